@@ -1,0 +1,40 @@
+"""Shared fixtures: execute a notebook with papermill and read back what it recorded."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("LABKIT_PLAIN_PROGRESS", "1")
+
+
+def execute_notebook(stem: str, output_dir: Path, **parameters) -> dict:
+    """Run ``notebooks/<stem>.ipynb`` with papermill; return its metrics.json as a dict."""
+    import papermill
+
+    from labkit import files
+
+    notebook = NOTEBOOKS / f"{stem}.ipynb"
+    papermill.execute_notebook(str(notebook), str(output_dir / f"{stem}.ipynb"),
+                               parameters={"output_dir": str(output_dir), **parameters},
+                               cwd=str(NOTEBOOKS), progress_bar=False)
+    return files.read_json(output_dir / stem / "metrics.json")
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    """Run a notebook once per test module in the smoke profile: ``smoke_run("01_dataset_types")``."""
+    cache = {}
+
+    def run(stem: str, **parameters):
+        if stem not in cache:
+            out = tmp_path_factory.mktemp(stem)
+            cache[stem] = (execute_notebook(stem, out, profile="smoke", **parameters), out / stem)
+        return cache[stem]
+
+    return run
