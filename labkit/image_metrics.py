@@ -1,0 +1,333 @@
+"""Measuring generated digits: a reference classifier and the metrics built on its features.
+
+Used by the GAN notebook (04) and the VAE notebook. Images are always ``(N, 28, 28)`` (or
+``(N, 28, 28, 1)``) floats in ``[0, 1]``; features are ``(N, D)`` float arrays.
+
+Public API (stable)::
+
+    clf = reference_classifier(run, x_train, y_train)     # trained once, cached in run.dir
+    f_real = features(clf, x_test)                          # penultimate-layer features
+    f_fake = features(clf, samples)
+    fid(f_real, f_fake)                                     # Fréchet distance of two Gaussians
+    kid(f_real, f_fake)                                     # unbiased MMD² with a cubic kernel
+    density_coverage(f_real, f_fake, k=5)                   # {"density": .., "coverage": ..}
+    predict_labels(clf, samples)                            # the classifier's digit for each sample
+    class_shares(labels), classes_covered(labels, 0.05)     # class balance of samples
+    nearest_training(samples, x_train)                      # index, distance of nearest train image
+    near_copy_threshold(x_holdout, x_train, quantile=0.01)  # from real held-out digits
+    near_copy_share(samples, x_train, threshold)            # share of near-copies of training digits
+    sample_report(clf, x_real, samples, x_train=.., threshold=..)  # all of the above in one dict
+
+FID (Heusel et al. 2017) and KID (Bińkowski et al. 2018) are usually computed with Inception-v3
+features from ImageNet; those weights are a download and know nothing of digits, so here a small
+CNN trained on the real training digits defines the feature space. Numbers are therefore
+comparable *within this workbook* (same classifier, same data), not with published MNIST FIDs.
+Density and coverage follow Naeem et al. 2020 ("Reliable Fidelity and Diversity Metrics").
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from . import files
+from .params import ParameterError, check_int
+
+FEATURE_LAYER = "features"
+
+
+# --- input checks ---------------------------------------------------------------------------
+
+def as_images(images, name: str = "images") -> np.ndarray:
+    """Return ``images`` as float32 ``(N, 28, 28, 1)`` in [0, 1], or raise a clear error."""
+    x = np.asarray(images, dtype=np.float32)
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4 or x.shape[1:] != (28, 28, 1):
+        raise ValueError(f"{name} must have shape (N, 28, 28) or (N, 28, 28, 1), got {np.shape(images)}")
+    if len(x) == 0:
+        raise ValueError(f"{name} is empty")
+    if not np.isfinite(x).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    lo, hi = float(x.min()), float(x.max())
+    if lo < -1e-3 or hi > 1 + 1e-3:
+        raise ValueError(f"{name} must lie in [0, 1], got values in [{lo:.3g}, {hi:.3g}] "
+                         "(a tanh generator's output x maps to [0, 1] with (x + 1) / 2)")
+    return np.clip(x, 0.0, 1.0)
+
+
+def _as_features(f, name: str, min_rows: int = 2) -> np.ndarray:
+    f = np.asarray(f, dtype=np.float64)
+    if f.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array (samples, features), got shape {f.shape}")
+    if len(f) < min_rows:
+        raise ValueError(f"{name} needs at least {min_rows} rows, got {len(f)}")
+    if not np.isfinite(f).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return f
+
+
+def _pair(f_real, f_fake, min_rows=2):
+    a = _as_features(f_real, "f_real", min_rows)
+    b = _as_features(f_fake, "f_fake", min_rows)
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"f_real and f_fake must have the same number of features, "
+                         f"got {a.shape[1]} and {b.shape[1]}")
+    return a, b
+
+
+# --- the reference classifier ---------------------------------------------------------------
+
+def build_classifier(feature_dim: int = 128, num_classes: int = 10):
+    """A small CNN for 28x28 digits; its layer named ``"features"`` is the feature extractor."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((28, 28, 1))
+    x = layers.Conv2D(32, 3, activation="relu")(inputs)
+    x = layers.MaxPooling2D()(x)
+    x = layers.Conv2D(64, 3, activation="relu")(x)
+    x = layers.MaxPooling2D()(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(feature_dim, activation="relu", name=FEATURE_LAYER)(x)
+    x = layers.Dropout(0.3)(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="class")(x)
+    model = keras.Model(inputs, outputs, name="reference_classifier")
+    model.compile(optimizer=keras.optimizers.Adam(1e-3),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def _folder(run_or_dir) -> Path:
+    folder = getattr(run_or_dir, "dir", run_or_dir)
+    if not isinstance(folder, (str, Path)):
+        raise TypeError(f"run_or_dir must be a labkit Run or a folder path, got {type(run_or_dir).__name__}")
+    return Path(folder)
+
+
+def reference_classifier(run_or_dir, x_train, y_train, epochs: int = 6, batch_size: int = 64,
+                         seed: int = 0, name: str = "reference_classifier", verbose: bool = False):
+    """Train (or load from cache) the reference digit classifier.
+
+    The model is saved as ``<folder>/<name>-<digest>.keras``, where the digest covers the training
+    data and settings, so changing either retrains it. To keep later random streams the same
+    whether the model was trained or loaded, Python/NumPy/TensorFlow are re-seeded with ``seed``
+    before returning. The returned model carries ``model.cache_path`` and ``model.was_cached``.
+    """
+    import keras
+
+    from .run import seed_everything
+
+    x = as_images(x_train, "x_train")
+    y = np.asarray(y_train)
+    if y.shape != (len(x),) or not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"y_train must be integer labels of shape ({len(x)},), got {y.dtype} {y.shape}")
+    epochs = check_int("epochs", epochs, minimum=1)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    digest = hashlib.sha1()
+    for part in (x.tobytes(), y.astype(np.int64).tobytes(), f"{epochs}-{batch_size}-{seed}".encode()):
+        digest.update(part)
+    path = _folder(run_or_dir) / f"{name}-{digest.hexdigest()[:10]}.keras"
+    if path.exists():
+        model, cached = keras.models.load_model(path), True
+    else:
+        seed_everything(seed)
+        model = build_classifier(num_classes=int(y.max()) + 1)
+        callbacks = []
+        if verbose:
+            from .progress import keras_progress
+            callbacks.append(keras_progress(epochs, desc="reference classifier"))
+        model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0, callbacks=callbacks)
+        files.save_keras(model, path)
+        cached = False
+    seed_everything(seed)
+    model.cache_path, model.was_cached = path, cached
+    return model
+
+
+def feature_extractor(model):
+    """The sub-model from a classifier's input to its ``"features"`` layer (cached on the model)."""
+    import keras
+
+    extractor = getattr(model, "_labkit_extractor", None)
+    if extractor is None:
+        try:
+            layer = model.get_layer(FEATURE_LAYER)
+        except ValueError:
+            raise ValueError(f"model has no layer named {FEATURE_LAYER!r}; "
+                             "build it with image_metrics.build_classifier") from None
+        extractor = keras.Model(model.inputs, layer.output)
+        model._labkit_extractor = extractor
+    return extractor
+
+
+def features(model, images, batch_size: int = 500) -> np.ndarray:
+    """Penultimate-layer features ``(N, D)`` of images in [0, 1]."""
+    x = as_images(images)
+    return np.asarray(feature_extractor(model).predict(x, batch_size=batch_size, verbose=0),
+                      dtype=np.float64)
+
+
+def predict_labels(model, images, batch_size: int = 500) -> np.ndarray:
+    """The classifier's most likely digit for each image."""
+    x = as_images(images)
+    return np.asarray(model.predict(x, batch_size=batch_size, verbose=0)).argmax(axis=1)
+
+
+# --- distribution metrics ------------------------------------------------------------------
+
+def _sqrt_psd(matrix):
+    values, vectors = np.linalg.eigh((matrix + matrix.T) / 2)
+    return (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+
+
+def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
+    """||mu1 - mu2||² + Tr(S1 + S2 - 2 (S1^½ S2 S1^½)^½), the Fréchet distance of two Gaussians."""
+    mu1, mu2 = np.atleast_1d(mu1).astype(float), np.atleast_1d(mu2).astype(float)
+    sigma1, sigma2 = np.atleast_2d(sigma1).astype(float), np.atleast_2d(sigma2).astype(float)
+    root1 = _sqrt_psd(sigma1)
+    middle = root1 @ sigma2 @ root1
+    eig = np.linalg.eigvalsh((middle + middle.T) / 2)
+    trace_sqrt = np.sqrt(np.clip(eig, 0, None)).sum()
+    value = float(((mu1 - mu2) ** 2).sum() + np.trace(sigma1) + np.trace(sigma2) - 2 * trace_sqrt)
+    return max(value, 0.0)
+
+
+def fid(f_real, f_fake) -> float:
+    """Fréchet distance between Gaussians fitted to two feature sets (lower is better, 0 = same)."""
+    a, b = _pair(f_real, f_fake)
+    return frechet_distance(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
+
+
+def polynomial_kernel(a, b):
+    """The KID kernel k(x, y) = (x·y / d + 1)³."""
+    return (a @ b.T / a.shape[1] + 1.0) ** 3
+
+
+def mmd2_unbiased(a, b, kernel=polynomial_kernel) -> float:
+    """Unbiased estimate of the squared MMD between the samples ``a`` and ``b``."""
+    m, n = len(a), len(b)
+    kaa, kbb, kab = kernel(a, a), kernel(b, b), kernel(a, b)
+    return float((kaa.sum() - np.trace(kaa)) / (m * (m - 1))
+                 + (kbb.sum() - np.trace(kbb)) / (n * (n - 1)) - 2 * kab.mean())
+
+
+def kid(f_real, f_fake, subsets: int = 20, subset_size: int = 500, seed: int = 0,
+        return_std: bool = False):
+    """Kernel Inception Distance: the unbiased MMD² (cubic kernel) averaged over random subsets.
+
+    Unbiased, so it can be slightly negative when the two sets come from one distribution.
+    """
+    a, b = _pair(f_real, f_fake)
+    subsets = check_int("subsets", subsets, minimum=1)
+    size = min(check_int("subset_size", subset_size, minimum=2), len(a), len(b))
+    rng = np.random.default_rng(seed)
+    values = np.array([mmd2_unbiased(a[rng.choice(len(a), size, replace=False)],
+                                     b[rng.choice(len(b), size, replace=False)])
+                       for _ in range(subsets)])
+    return (float(values.mean()), float(values.std())) if return_std else float(values.mean())
+
+
+def _sq_distances(a, b):
+    d = (a ** 2).sum(1)[:, None] + (b ** 2).sum(1)[None, :] - 2 * a @ b.T
+    return np.maximum(d, 0.0)
+
+
+def knn_radii(f, k: int) -> np.ndarray:
+    """Distance from each row of ``f`` to its k-th nearest other row."""
+    d = _sq_distances(f, f)
+    np.fill_diagonal(d, np.inf)
+    return np.sqrt(np.partition(d, k - 1, axis=1)[:, k - 1])
+
+
+def density_coverage(f_real, f_fake, k: int = 5, chunk: int = 2000) -> dict:
+    """Density and coverage of fake features against real ones (Naeem et al. 2020).
+
+    Each real point gets a ball reaching its k-th nearest real neighbour. *Density*: the mean
+    number of balls a fake point falls in, divided by k (≈1 when fake matches real, >1 when fakes
+    crowd dense regions). *Coverage*: the share of real balls holding at least one fake point.
+    """
+    k = check_int("k", k, minimum=1)
+    a, b = _pair(f_real, f_fake, min_rows=k + 1)
+    radii = knn_radii(a, k)
+    inside_count = np.zeros(len(b))
+    covered = np.zeros(len(a), dtype=bool)
+    for start in range(0, len(b), chunk):
+        inside = np.sqrt(_sq_distances(b[start:start + chunk], a)) < radii[None, :]
+        inside_count[start:start + chunk] = inside.sum(1)
+        covered |= inside.any(0)
+    return {"density": float(inside_count.mean() / k), "coverage": float(covered.mean())}
+
+
+# --- class balance -------------------------------------------------------------------------
+
+def class_shares(labels, num_classes: int = 10) -> np.ndarray:
+    """Share of samples in each class (sums to 1)."""
+    labels = np.asarray(labels).astype(int)
+    if labels.ndim != 1 or len(labels) == 0:
+        raise ValueError("labels must be a non-empty 1-D array")
+    if labels.min() < 0 or labels.max() >= num_classes:
+        raise ValueError(f"labels must lie in 0..{num_classes - 1}")
+    return np.bincount(labels, minlength=num_classes) / len(labels)
+
+
+def classes_covered(labels, min_share: float = 0.05, num_classes: int = 10) -> int:
+    """Number of classes holding at least ``min_share`` of the samples."""
+    if not 0 <= min_share <= 1:
+        raise ParameterError("min_share", min_share, "a share between 0 and 1")
+    return int((class_shares(labels, num_classes) >= min_share).sum())
+
+
+# --- memorisation --------------------------------------------------------------------------
+
+def nearest_training(samples, x_train, chunk: int = 1000):
+    """Index of, and pixel-space Euclidean distance to, the nearest training image of each sample."""
+    s = as_images(samples, "samples").reshape(len(samples), -1).astype(np.float64)
+    t = as_images(x_train, "x_train").reshape(len(x_train), -1).astype(np.float64)
+    index = np.empty(len(s), dtype=np.int64)
+    distance = np.empty(len(s))
+    for start in range(0, len(s), chunk):
+        d = _sq_distances(s[start:start + chunk], t)
+        index[start:start + chunk] = d.argmin(1)
+        distance[start:start + chunk] = np.sqrt(d.min(1))
+    return index, distance
+
+
+def near_copy_threshold(x_holdout, x_train, quantile: float = 0.01) -> float:
+    """A near-copy distance: the ``quantile`` of held-out real digits' nearest-training distances.
+
+    Held-out digits are not copies by construction, so with the default only 1% of real new
+    digits would be called near-copies; a generator far above that share is memorising.
+    """
+    if not 0 < quantile < 1:
+        raise ParameterError("quantile", quantile, "a number strictly between 0 and 1")
+    return float(np.quantile(nearest_training(x_holdout, x_train)[1], quantile))
+
+
+def near_copy_share(samples, x_train, threshold: float) -> float:
+    """Share of samples whose nearest training image is closer than ``threshold`` (pixel L2)."""
+    if not np.isfinite(threshold) or threshold < 0:
+        raise ParameterError("threshold", threshold, "a non-negative distance")
+    return float((nearest_training(samples, x_train)[1] < threshold).mean())
+
+
+# --- everything at once --------------------------------------------------------------------
+
+def sample_report(model, x_real, samples, x_train=None, threshold=None, f_real=None,
+                  k: int = 5, kid_subsets: int = 20, seed: int = 0) -> dict:
+    """FID, KID, density, coverage, class shares and (with ``x_train``/``threshold``) near-copies.
+
+    ``x_real`` is the real reference set (held-out digits); pass ``f_real`` to reuse its features.
+    """
+    f_real = features(model, x_real) if f_real is None else f_real
+    f_fake = features(model, samples)
+    labels = predict_labels(model, samples)
+    report = {"fid": fid(f_real, f_fake),
+              "kid": kid(f_real, f_fake, subsets=kid_subsets, seed=seed),
+              **density_coverage(f_real, f_fake, k=k),
+              "class_shares": class_shares(labels),
+              "classes_covered": classes_covered(labels)}
+    if x_train is not None and threshold is not None:
+        report["near_copy_share"] = near_copy_share(samples, x_train, threshold)
+    return report

@@ -1,0 +1,156 @@
+"""Notebook 04 (GANs on digits): image metrics, GAN building blocks, exercises, smoke run."""
+import numpy as np
+import pytest
+from scipy import linalg
+
+import labkit
+from labkit import image_metrics as im
+
+
+# --- FID ---------------------------------------------------------------------------------
+
+def _numpy_fid(a, b):
+    """Direct textbook computation with scipy.linalg.sqrtm."""
+    mu1, mu2 = a.mean(0), b.mean(0)
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean = linalg.sqrtm(s1 @ s2).real
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1 + s2 - 2 * covmean))
+
+
+def test_fid_of_a_set_against_itself_is_zero_and_grows_with_noise():
+    rng = np.random.default_rng(0)
+    f = rng.normal(size=(2000, 16)) @ rng.normal(size=(16, 16))
+    assert im.fid(f, f) == pytest.approx(0.0, abs=1e-6)
+    values = [im.fid(f, f + rng.normal(scale=s, size=f.shape)) for s in (0.1, 0.5, 1.0, 2.0)]
+    assert all(b > a for a, b in zip(values, values[1:]))
+
+
+def test_fid_matches_closed_form_for_gaussians():
+    # Diagonal Gaussians: FID = |mu1-mu2|^2 + sum (s1 + s2 - 2 sqrt(s1 s2)) = |dmu|^2 + sum (sd1 - sd2)^2
+    mu1, mu2 = np.array([0.0, 1.0, -1.0]), np.array([0.5, 1.0, 1.0])
+    sd1, sd2 = np.array([1.0, 2.0, 0.5]), np.array([1.5, 1.0, 0.5])
+    closed = ((mu1 - mu2) ** 2).sum() + ((sd1 - sd2) ** 2).sum()
+    assert im.frechet_distance(mu1, np.diag(sd1 ** 2), mu2, np.diag(sd2 ** 2)) == pytest.approx(closed)
+    # full covariances: against scipy's sqrtm
+    rng = np.random.default_rng(1)
+    a1, a2 = rng.normal(size=(5, 5)), rng.normal(size=(5, 5))
+    s1, s2 = a1 @ a1.T + np.eye(5), a2 @ a2.T + np.eye(5)
+    direct = 1.0 + np.trace(s1 + s2 - 2 * linalg.sqrtm(s1 @ s2).real)
+    assert im.frechet_distance(np.zeros(5), s1, np.eye(5)[0], s2) == pytest.approx(direct, rel=1e-6)
+    # sampled data: the estimate matches the direct NumPy computation and approaches the closed form
+    x = rng.normal(mu1, sd1, size=(20000, 3))
+    y = rng.normal(mu2, sd2, size=(20000, 3))
+    assert im.fid(x, y) == pytest.approx(_numpy_fid(x, y), rel=1e-6)
+    assert im.fid(x, y) == pytest.approx(closed, rel=0.05)
+
+
+def test_fid_rejects_bad_input():
+    with pytest.raises(ValueError, match="same number of features"):
+        im.fid(np.zeros((10, 3)), np.zeros((10, 4)))
+    with pytest.raises(ValueError, match="2-D"):
+        im.fid(np.zeros(10), np.zeros(10))
+    with pytest.raises(ValueError, match="NaN"):
+        im.fid(np.full((10, 2), np.nan), np.zeros((10, 2)))
+
+
+# --- KID ---------------------------------------------------------------------------------
+
+def test_kid_is_unbiased_on_equal_distributions():
+    rng = np.random.default_rng(2)
+    estimates = [im.mmd2_unbiased(rng.normal(size=(100, 8)), rng.normal(size=(100, 8)))
+                 for _ in range(300)]
+    mean, se = np.mean(estimates), np.std(estimates) / np.sqrt(len(estimates))
+    assert abs(mean) < 3 * se + 1e-12
+    assert min(estimates) < 0  # an unbiased estimate of 0 must go negative sometimes
+    shifted = im.kid(rng.normal(size=(500, 8)), rng.normal(0.5, size=(500, 8)), subsets=5, subset_size=200)
+    same = im.kid(rng.normal(size=(500, 8)), rng.normal(size=(500, 8)), subsets=5, subset_size=200)
+    assert shifted > 10 * abs(same)
+
+
+def test_mmd_matches_brute_force():
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(7, 3)), rng.normal(size=(9, 3))
+    k = lambda x, y: (x @ y / 3 + 1) ** 3  # noqa: E731
+    xx = sum(k(a[i], a[j]) for i in range(7) for j in range(7) if i != j) / (7 * 6)
+    yy = sum(k(b[i], b[j]) for i in range(9) for j in range(9) if i != j) / (9 * 8)
+    xy = sum(k(a[i], b[j]) for i in range(7) for j in range(9)) / (7 * 9)
+    assert im.mmd2_unbiased(a, b) == pytest.approx(xx + yy - 2 * xy)
+
+
+# --- density and coverage --------------------------------------------------------------------
+
+def _brute_density_coverage(real, fake, k):
+    radii = []
+    for i, r in enumerate(real):
+        d = sorted(np.linalg.norm(r - o) for j, o in enumerate(real) if j != i)
+        radii.append(d[k - 1])
+    inside = np.array([[np.linalg.norm(f - r) < rad for r, rad in zip(real, radii)] for f in fake])
+    return inside.sum() / (k * len(fake)), inside.any(0).mean()
+
+
+def test_density_coverage_match_brute_force():
+    rng = np.random.default_rng(4)
+    real, fake = rng.normal(size=(60, 4)), rng.normal(0.3, 1.2, size=(50, 4))
+    got = im.density_coverage(real, fake, k=3, chunk=7)
+    density, coverage = _brute_density_coverage(real, fake, 3)
+    assert got["density"] == pytest.approx(density)
+    assert got["coverage"] == pytest.approx(coverage)
+
+
+def test_density_coverage_behave():
+    rng = np.random.default_rng(5)
+    real = rng.normal(size=(1000, 5))
+    same = im.density_coverage(real, rng.normal(size=(1000, 5)))
+    collapsed = im.density_coverage(real, rng.normal(scale=0.1, size=(1000, 5)))
+    assert 0.8 < same["density"] < 1.2 and same["coverage"] > 0.9
+    assert collapsed["coverage"] < 0.3 and collapsed["density"] > same["density"]
+    with pytest.raises(ValueError, match="at least"):
+        im.density_coverage(real[:3], real[:3], k=5)
+
+
+# --- class balance and memorisation ---------------------------------------------------------
+
+def test_class_balance():
+    labels = np.r_[np.zeros(50), np.ones(46), np.full(4, 2)].astype(int)
+    assert im.class_shares(labels, 3) == pytest.approx([0.5, 0.46, 0.04])
+    assert im.classes_covered(labels, 0.05, 3) == 2
+    with pytest.raises(ValueError, match="0..2"):
+        im.class_shares([0, 3], 3)
+
+
+def test_memorisation_check_finds_planted_copies():
+    rng = np.random.default_rng(6)
+    train = rng.random((300, 28, 28)).astype(np.float32)
+    holdout = rng.random((100, 28, 28)).astype(np.float32)
+    fresh = rng.random((90, 28, 28)).astype(np.float32)
+    planted = np.clip(train[[5, 17, 42, 99, 250, 7, 8, 9, 10, 11]] + rng.normal(0, 0.01, (10, 28, 28)), 0, 1)
+    samples = np.concatenate([fresh, planted])
+    index, distance = im.nearest_training(samples, train, chunk=13)
+    assert list(index[90:]) == [5, 17, 42, 99, 250, 7, 8, 9, 10, 11]
+    threshold = im.near_copy_threshold(holdout, train)
+    assert distance[90:].max() < threshold < distance[:90].min()
+    assert im.near_copy_share(samples, train, threshold) == pytest.approx(0.10)
+
+
+def test_images_are_validated():
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        im.as_images(np.full((2, 28, 28), -1.0))
+    with pytest.raises(ValueError, match="shape"):
+        im.as_images(np.zeros((2, 32, 32)))
+    with pytest.raises(labkit.ParameterError, match="threshold"):
+        im.near_copy_share(np.zeros((2, 28, 28)), np.zeros((2, 28, 28)), -1)
+
+
+def test_reference_classifier_is_cached(tmp_path):
+    digits = labkit.data.load_digits()
+    x, y = digits.x[::10], digits.y[::10]
+    model = im.reference_classifier(tmp_path, x, y, epochs=1)
+    assert not model.was_cached and model.cache_path.exists()
+    again = im.reference_classifier(tmp_path, x, y, epochs=1)
+    assert again.was_cached
+    f = im.features(again, x[:20])
+    assert f.shape == (20, 128)
+    np.testing.assert_allclose(f, im.features(model, x[:20]), rtol=1e-5, atol=1e-5)
+    assert im.predict_labels(again, x[:20]).shape == (20,)
+    with pytest.raises(ValueError, match="y_train"):
+        im.reference_classifier(tmp_path, x, y.astype(float))
