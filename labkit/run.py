@@ -11,12 +11,14 @@ and records its results through the returned :class:`Run` into
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import operator
 import os
 import platform
 import random
+import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -42,13 +44,41 @@ def seed_everything(seed: int) -> None:
     keras.utils.set_random_seed(seed)
 
 
+@contextlib.contextmanager
+def _stderr_to_devnull():
+    """Send the process's stderr file descriptor to /dev/null (C++ logs bypass Python)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def quiet_tensorflow() -> None:
-    """Silence TensorFlow's C++ start-up chatter and Python warnings (call before importing it)."""
+    """Import TensorFlow once with its C++ start-up chatter (CUDA probing, oneDNN notes) silenced.
+
+    Jupyter kernels forward the raw stderr stream into cell outputs, so these lines would
+    otherwise land in the first cell of every notebook. Does nothing if TensorFlow is absent.
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import logging
 
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     logging.getLogger("absl").setLevel(logging.ERROR)
+    if "tensorflow" in sys.modules:
+        return
+    try:
+        with _stderr_to_devnull():
+            import tensorflow as tf
+
+            tf.config.list_physical_devices("GPU")
+    except ImportError:
+        pass
 
 
 def _infer_check(name, example):
