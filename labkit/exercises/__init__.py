@@ -119,14 +119,27 @@ class Exercise:
         return text
 
     def solution(self) -> str:
-        """Show the reference solution."""
+        """Show the reference solution (unless this is a student edition)."""
         from IPython.display import Markdown, display
 
+        if _SOLUTIONS_HIDDEN:
+            display(Markdown(f"*{self.name}: solutions are hidden in the student edition; "
+                             "try `hint()`, or ask your teacher.*"))
+            return ""
         display(Markdown(f"**Solution ({self.name}):**\n```python\n{self.solution_code.strip()}\n```"))
         return self.solution_code
 
     def _repr_markdown_(self):
         return f"**{self.name}.** {self.prompt}"
+
+
+_SOLUTIONS_HIDDEN = False
+
+
+def hide_solutions(hidden: bool = True) -> None:
+    """Make ``solution()`` decline to show answers (student editions call this)."""
+    global _SOLUTIONS_HIDDEN
+    _SOLUTIONS_HIDDEN = hidden
 
 
 class _BlankResult(Exception):
