@@ -1,0 +1,589 @@
+"""Synthetic tables: CTGAN's ideas in TensorFlow, two baselines, and SDMetrics-style evaluation.
+
+- :class:`ModeNormalizer` and :class:`TableTransformer`: mode-specific normalisation of numeric
+  columns (a Bayesian Gaussian mixture per column; value -> (mode one-hot, scalar in its mode)),
+  one-hot categorical columns, missing values as their own category, bounds and integer types;
+- :class:`ConditionalTabularGAN`: a WGAN-GP generator/critic with a conditional vector and
+  training-by-sampling (Xu et al. 2019), able to sample rows of a chosen category;
+- baselines: :func:`independent_marginals` and :class:`GaussianCopula`;
+- evaluation: :func:`column_shapes` (KS / TV complements), :func:`column_pair_trends`
+  (correlation / contingency similarity), :func:`utility_auc` (TSTR vs TRTR),
+  :func:`distance_to_closest_record` and :func:`exact_copy_share`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+MISSING = "(missing)"
+
+
+@dataclass
+class TableSpec:
+    """Which columns are numeric (``integer`` ones are rounded) and which categorical."""
+
+    numeric: list
+    categorical: list
+    integer: list = field(default_factory=list)
+
+    def __post_init__(self):
+        both = set(self.numeric) & set(self.categorical)
+        if both:
+            raise ValueError(f"columns both numeric and categorical: {sorted(both)}")
+        if not set(self.integer) <= set(self.numeric):
+            raise ValueError(f"integer columns must be numeric: {sorted(set(self.integer) - set(self.numeric))}")
+
+    @property
+    def columns(self):
+        return list(self.numeric) + list(self.categorical)
+
+    def check(self, frame: pd.DataFrame, name: str = "frame"):
+        missing = [c for c in self.columns if c not in frame.columns]
+        if missing:
+            raise ValueError(f"{name} lacks columns {missing}")
+        for c in self.numeric:
+            if not pd.api.types.is_numeric_dtype(frame[c]):
+                raise ValueError(f"{name}[{c!r}] must be numeric, got {frame[c].dtype}")
+        return frame[self.columns]
+
+
+def _categories(series: pd.Series):
+    return series.astype(object).where(series.notna(), MISSING).astype(str)
+
+
+# --- mode-specific normalisation ------------------------------------------------------
+
+class ModeNormalizer:
+    """CTGAN's mode-specific normalisation of one numeric column.
+
+    A Bayesian Gaussian mixture (up to ``max_modes`` components, those with weight >= ``min_weight``
+    kept) models the column; a value c becomes its mode k (most probable component) and
+    alpha = (c - mu_k) / (4 sigma_k). ``inverse_transform`` gives back c = 4 sigma_k alpha + mu_k.
+    """
+
+    def __init__(self, max_modes: int = 10, min_weight: float = 0.005, seed: int = 0):
+        self.max_modes, self.min_weight, self.seed = max_modes, min_weight, seed
+
+    def fit(self, values):
+        from sklearn.mixture import BayesianGaussianMixture
+
+        x = np.asarray(values, dtype=np.float64).ravel()
+        if len(x) < 2 or not np.isfinite(x).all():
+            raise ValueError("ModeNormalizer needs at least 2 finite values (fill missing ones first)")
+        rng = np.random.default_rng(self.seed)
+        fit_on = x if len(x) <= 4000 else rng.choice(x, 4000, replace=False)
+        n_modes = int(min(self.max_modes, len(np.unique(fit_on))))
+        if n_modes < 2:
+            self.means_, self.stds_ = np.array([x.mean()]), np.array([max(x.std(), 1e-3)])
+            return self
+        gm = BayesianGaussianMixture(n_components=n_modes, weight_concentration_prior_type="dirichlet_process",
+                                     weight_concentration_prior=1e-3, max_iter=100, n_init=1,
+                                     random_state=self.seed).fit(fit_on[:, None])
+        keep = gm.weights_ >= self.min_weight
+        self.means_ = gm.means_.ravel()[keep]
+        self.stds_ = np.maximum(np.sqrt(gm.covariances_.ravel()[keep]), 1e-6 * (np.ptp(x) + 1e-12))
+        self.weights_ = gm.weights_[keep] / gm.weights_[keep].sum()
+        return self
+
+    @property
+    def n_modes(self):
+        return len(self.means_)
+
+    def _log_density(self, x):
+        z = (x[:, None] - self.means_) / self.stds_
+        w = getattr(self, "weights_", np.ones(self.n_modes))
+        return np.log(w) - np.log(self.stds_) - 0.5 * z ** 2
+
+    def transform(self, values):
+        """values -> (alpha, mode); alpha is not clipped, so the round trip is exact."""
+        x = np.asarray(values, dtype=np.float64).ravel()
+        mode = self._log_density(x).argmax(axis=1)
+        return (x - self.means_[mode]) / (4 * self.stds_[mode]), mode
+
+    def inverse_transform(self, alpha, mode):
+        mode = np.asarray(mode, dtype=int)
+        return np.asarray(alpha, dtype=np.float64) * 4 * self.stds_[mode] + self.means_[mode]
+
+
+class TableTransformer:
+    """A table <-> a matrix of spans: numeric column = [alpha | mode one-hot | missing one-hot],
+    categorical column = one-hot (missing is the category ``(missing)``).
+
+    ``spans`` lists ``(column, kind, width)`` with kind "alpha" (tanh output) or "softmax".
+    Decoding clips numbers to the training range and rounds integer columns, so generated rows
+    respect bounds (no negative amounts) and categories always exist.
+    """
+
+    def __init__(self, spec: TableSpec, max_modes: int = 10, seed: int = 0):
+        self.spec, self.max_modes, self.seed = spec, max_modes, seed
+
+    def fit(self, frame: pd.DataFrame):
+        frame = self.spec.check(frame)
+        self.normalizers, self.fill, self.bounds, self.has_missing, self.levels = {}, {}, {}, {}, {}
+        self.spans = []
+        for c in self.spec.numeric:
+            x = frame[c].to_numpy(dtype=np.float64)
+            ok = np.isfinite(x)
+            if not ok.any():
+                raise ValueError(f"numeric column {c!r} has no values")
+            self.fill[c] = float(np.median(x[ok]))
+            self.bounds[c] = (float(x[ok].min()), float(x[ok].max()))
+            self.has_missing[c] = bool((~ok).any())
+            self.normalizers[c] = ModeNormalizer(self.max_modes, seed=self.seed).fit(x[ok])
+            self.spans += [(c, "alpha", 1), (c, "softmax", self.normalizers[c].n_modes)]
+            if self.has_missing[c]:
+                self.spans.append((c + "__missing", "softmax", 2))
+        for c in self.spec.categorical:
+            self.levels[c] = sorted(_categories(frame[c]).unique())
+            self.spans.append((c, "softmax", len(self.levels[c])))
+        self.width = sum(w for _, _, w in self.spans)
+        self.discrete = [(i, s) for i, s in enumerate(self.spans) if s[0] in self.levels]
+        return self
+
+    def transform(self, frame: pd.DataFrame):
+        frame = self.spec.check(frame)
+        blocks = []
+        for c in self.spec.numeric:
+            x = frame[c].to_numpy(dtype=np.float64)
+            ok = np.isfinite(x)
+            alpha, mode = self.normalizers[c].transform(np.where(ok, x, self.fill[c]))
+            blocks += [alpha[:, None], np.eye(self.normalizers[c].n_modes)[mode]]
+            if self.has_missing[c]:
+                blocks.append(np.eye(2)[(~ok).astype(int)])
+        for c in self.spec.categorical:
+            cats = _categories(frame[c])
+            unknown = set(cats) - set(self.levels[c])
+            if unknown:
+                raise ValueError(f"column {c!r} has categories unseen in fit: {sorted(unknown)[:5]}")
+            index = {v: i for i, v in enumerate(self.levels[c])}
+            blocks.append(np.eye(len(self.levels[c]))[cats.map(index).to_numpy()])
+        return np.concatenate(blocks, axis=1).astype(np.float32)
+
+    def inverse_transform(self, matrix) -> pd.DataFrame:
+        m = np.asarray(matrix, dtype=np.float64)
+        if m.ndim != 2 or m.shape[1] != self.width:
+            raise ValueError(f"expected a matrix with {self.width} columns, got {m.shape}")
+        out, pos, parts = {}, 0, {}
+        for name, kind, width in self.spans:
+            parts[(name, kind)] = m[:, pos:pos + width]
+            pos += width
+        for c in self.spec.numeric:
+            alpha = parts[(c, "alpha")][:, 0]
+            mode = parts[(c, "softmax")].argmax(axis=1)
+            x = self.normalizers[c].inverse_transform(alpha, mode)
+            x = np.clip(x, *self.bounds[c])
+            if c in self.spec.integer:
+                x = np.round(x)
+            if self.has_missing[c]:
+                x = np.where(parts[(c + "__missing", "softmax")].argmax(axis=1) == 1, np.nan, x)
+            out[c] = x
+        for c in self.spec.categorical:
+            labels = np.array(self.levels[c], dtype=object)[parts[(c, "softmax")].argmax(axis=1)]
+            out[c] = pd.Series(labels).replace(MISSING, np.nan).to_numpy()
+        return pd.DataFrame(out)[self.spec.columns]
+
+
+# --- the conditional tabular GAN ----------------------------------------------------
+
+class ConditionalTabularGAN:
+    """CTGAN's ideas, small: mode-specific normalisation, a conditional vector with
+    training-by-sampling, Gumbel-softmax outputs, a WGAN-GP critic that sees (row, condition).
+
+    ``fit(frame)`` trains; ``sample(n)`` draws conditions from the data's frequencies;
+    ``sample(n, condition={"grade": "E"})`` draws rows of a chosen category (re-drawing rows whose
+    generated category differs). Checkpoints to ``checkpoint_dir`` and resumes from it.
+    """
+
+    def __init__(self, spec: TableSpec, noise_dim: int = 64, width: int = 128, max_modes: int = 10,
+                 seed: int = 0):
+        self.spec, self.noise_dim, self.width, self.seed = spec, noise_dim, width, seed
+        self.transformer = TableTransformer(spec, max_modes=max_modes, seed=seed)
+        self.rng = np.random.default_rng(seed)
+        self.history = {"critic_loss": [], "generator_loss": []}
+
+    def _build(self):
+        import keras
+
+        keras.utils.set_random_seed(self.seed)
+        t = self.transformer
+        z = keras.Input((self.noise_dim + self.cond_width,))
+        h = z
+        for _ in range(2):
+            block = keras.layers.Dense(self.width)(h)
+            block = keras.layers.ReLU()(keras.layers.BatchNormalization()(block))
+            h = keras.layers.Concatenate()([h, block])        # CTGAN's residual concatenation
+        self.generator = keras.Model(z, keras.layers.Dense(t.width)(h), name="generator")
+        x = keras.Input((t.width + self.cond_width,))
+        c = x
+        for _ in range(2):
+            c = keras.layers.Dropout(0.5)(keras.layers.LeakyReLU(0.2)(keras.layers.Dense(self.width)(c)))
+        self.critic = keras.Model(x, keras.layers.Dense(1)(c), name="critic")
+
+    def _activate(self, tf, raw, hard: bool = False):
+        """tanh for alphas, Gumbel-softmax (tau 0.2) for one-hot spans."""
+        out, pos = [], 0
+        for _, kind, width in self.transformer.spans:
+            logits = raw[:, pos:pos + width]
+            if kind == "alpha":
+                out.append(tf.tanh(logits))
+            else:
+                u = tf.random.uniform(tf.shape(logits), 1e-8, 1.0)
+                y = tf.nn.softmax((logits - tf.math.log(-tf.math.log(u))) / 0.2)
+                out.append(tf.one_hot(tf.argmax(y, 1), width) if hard else y)
+            pos += width
+        return tf.concat(out, axis=1)
+
+    def _setup_conditions(self, data):
+        t = self.transformer
+        self.cond_offsets, self.cond_width, self.cond_spans = [], 0, []
+        self.rows_by_category, self.log_freq, self.freq = [], [], []
+        pos_of = np.cumsum([0] + [w for _, _, w in t.spans])
+        for index, (name, _, width) in t.discrete:
+            block = data[:, pos_of[index]:pos_of[index] + width]
+            counts = block.sum(axis=0)
+            self.cond_spans.append((name, pos_of[index], width))
+            self.cond_offsets.append(self.cond_width)
+            self.cond_width += width
+            self.rows_by_category.append([np.flatnonzero(block[:, j] > 0.5) for j in range(width)])
+            lf = np.log(counts + 1.0)
+            self.log_freq.append(lf / lf.sum())
+            self.freq.append(counts / counts.sum())
+
+    def _sample_condition(self, n, by_log_frequency: bool = True):
+        """Training-by-sampling: a column uniformly, a category by log-frequency, a real row with it."""
+        cond = np.zeros((n, self.cond_width), np.float32)
+        mask = np.zeros((n, len(self.cond_spans)), np.float32)
+        rows = np.zeros(n, dtype=int)
+        columns = self.rng.integers(0, len(self.cond_spans), n)
+        for i, col in enumerate(columns):
+            probs = self.log_freq[col] if by_log_frequency else self.freq[col]
+            cat = self.rng.choice(len(probs), p=probs)
+            cond[i, self.cond_offsets[col] + cat] = 1.0
+            mask[i, col] = 1.0
+            rows[i] = self.rng.choice(self.rows_by_category[col][cat])
+        return cond, mask, rows
+
+    def fit(self, frame: pd.DataFrame, epochs: int = 50, batch_size: int = 500, learning_rate: float = 2e-4,
+            gp_weight: float = 10.0, checkpoint_dir=None, progress_desc: str | None = "tabular GAN"):
+        import tensorflow as tf
+
+        frame = self.spec.check(frame, "training table")
+        data = self.transformer.fit(frame).transform(frame)
+        self._setup_conditions(data)
+        if not self.cond_spans:
+            raise ValueError("ConditionalTabularGAN needs at least one categorical column")
+        self._build()
+        g_opt = tf.keras.optimizers.Adam(learning_rate, beta_1=0.5, beta_2=0.9)
+        c_opt = tf.keras.optimizers.Adam(learning_rate, beta_1=0.5, beta_2=0.9)
+        gen, critic = self.generator, self.critic
+        select = np.zeros((self.cond_width, data.shape[1]), np.float32)   # cond slot -> data column
+        for (name, start, width), off in zip(self.cond_spans, self.cond_offsets):
+            select[off:off + width, start:start + width] = np.eye(width)
+        span_of_slot = np.zeros((self.cond_width, len(self.cond_spans)), np.float32)
+        for j, off in enumerate(self.cond_offsets):
+            span_of_slot[off:off + self.cond_spans[j][2], j] = 1.0
+        select, span_of_slot = tf.constant(select), tf.constant(span_of_slot)
+
+        @tf.function
+        def train_step(real, cond, mask):
+            n = tf.shape(real)[0]
+            z = tf.concat([tf.random.normal((n, self.noise_dim)), cond], axis=1)
+            fake = self._activate(tf, gen(z, training=True))
+            real_in, fake_in = tf.concat([real, cond], 1), tf.concat([fake, cond], 1)
+            eps = tf.random.uniform((n, 1))
+            mixed = eps * real_in + (1 - eps) * fake_in
+            with tf.GradientTape() as tape:
+                with tf.GradientTape() as inner:
+                    inner.watch(mixed)
+                    s_mixed = critic(mixed, training=True)
+                grad = inner.gradient(s_mixed, mixed)
+                gp = tf.reduce_mean(tf.square(tf.sqrt(tf.reduce_sum(grad ** 2, 1) + 1e-12) - 1.0))
+                wdist = tf.reduce_mean(critic(real_in, training=True)) - tf.reduce_mean(critic(fake_in, training=True))
+                c_loss = -wdist + gp_weight * gp
+            c_opt.apply_gradients(zip(tape.gradient(c_loss, critic.trainable_variables), critic.trainable_variables))
+            z = tf.concat([tf.random.normal((n, self.noise_dim)), cond], axis=1)
+            with tf.GradientTape() as tape:
+                raw = gen(z, training=True)
+                fake = self._activate(tf, raw)
+                # cross-entropy between the generated logits of the conditioned column and the condition
+                logits = tf.matmul(raw, select, transpose_b=True)              # (n, cond_width)
+                in_span = tf.matmul(mask, span_of_slot, transpose_b=True)
+                shifted = tf.where(in_span > 0, logits, -1e9)
+                ce = -tf.reduce_sum(cond * tf.nn.log_softmax(shifted, axis=1), axis=1)
+                g_loss = -tf.reduce_mean(critic(tf.concat([fake, cond], 1), training=True)) + tf.reduce_mean(ce)
+            g_opt.apply_gradients(zip(tape.gradient(g_loss, gen.trainable_variables), gen.trainable_variables))
+            return wdist, g_loss
+
+        epoch = tf.Variable(0, dtype=tf.int64)
+        manager = None
+        if checkpoint_dir is not None:
+            ckpt = tf.train.Checkpoint(generator=gen, critic=critic, g_opt=g_opt, c_opt=c_opt, epoch=epoch)
+            manager = tf.train.CheckpointManager(ckpt, str(checkpoint_dir), max_to_keep=1)
+            if manager.latest_checkpoint:
+                ckpt.restore(manager.latest_checkpoint)
+        steps = max(len(data) // batch_size, 1)
+        from .progress import progress
+        start = int(epoch.numpy())
+        loop = range(start, epochs)
+        if progress_desc is not None:
+            loop = progress(loop, total=epochs - start, desc=progress_desc)
+        for e in loop:
+            for _ in range(steps):
+                cond, mask, rows = self._sample_condition(batch_size)
+                wdist, g_loss = train_step(tf.constant(data[rows]), tf.constant(cond), tf.constant(mask))
+            self.history["critic_loss"].append(-float(wdist))
+            self.history["generator_loss"].append(float(g_loss))
+            epoch.assign(e + 1)
+            if manager is not None:
+                manager.save()
+        return self
+
+    def _generate(self, n, cond):
+        import tensorflow as tf
+
+        z = np.concatenate([self.rng.standard_normal((n, self.noise_dim)).astype(np.float32), cond], 1)
+        raw = self.generator(tf.constant(z), training=False)
+        return self.transformer.inverse_transform(self._activate(tf, raw, hard=True).numpy())
+
+    def sample(self, n: int, condition: dict | None = None, max_tries: int = 20) -> pd.DataFrame:
+        """``n`` synthetic rows; with ``condition={column: category}`` only rows of that category."""
+        if not hasattr(self, "generator"):
+            raise RuntimeError("call fit() before sample()")
+        if condition is None:
+            cond, _, _ = self._sample_condition(n, by_log_frequency=False)
+            return self._generate(n, cond)
+        (column, value), = condition.items()
+        names = [s[0] for s in self.cond_spans]
+        if column not in names:
+            raise ValueError(f"condition column must be one of {names}, got {column!r}")
+        j = names.index(column)
+        levels = self.transformer.levels[column]
+        if str(value) not in levels:
+            raise ValueError(f"{column!r} has no category {value!r}; categories: {levels}")
+        cond = np.zeros((n, self.cond_width), np.float32)
+        cond[:, self.cond_offsets[j] + levels.index(str(value))] = 1.0
+        kept, self.last_acceptance = [], []
+        for _ in range(max_tries):
+            rows = self._generate(n, cond)
+            hit = _categories(rows[column]) == str(value)
+            self.last_acceptance.append(float(hit.mean()))
+            kept.append(rows[hit.to_numpy()])
+            if sum(len(k) for k in kept) >= n:
+                break
+        out = pd.concat(kept, ignore_index=True).iloc[:n]
+        if len(out) < n:
+            raise RuntimeError(f"only {len(out)} of {n} rows came out with {column} = {value!r}")
+        return out
+
+
+# --- baselines ----------------------------------------------------------------------
+
+def independent_marginals(frame: pd.DataFrame, n: int, seed: int = 0) -> pd.DataFrame:
+    """Each column drawn independently from its own empirical distribution (missing values included)."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({c: frame[c].to_numpy()[rng.integers(0, len(frame), n)] for c in frame.columns})
+
+
+class GaussianCopula:
+    """A Gaussian copula over empirical marginals (as SDV's GaussianCopula, simplified).
+
+    Numeric values -> normal scores of their ranks (missingness as an extra 0/1 column); categories ->
+    a random point inside the category's frequency interval of [0, 1] -> normal score. Sampling draws
+    correlated normals and maps them back through the empirical quantiles / intervals.
+    """
+
+    def __init__(self, spec: TableSpec, seed: int = 0):
+        self.spec, self.rng = spec, np.random.default_rng(seed)
+
+    def _uniforms(self, frame):
+        us = []
+        for c in self.spec.numeric:
+            x = frame[c].to_numpy(dtype=np.float64)
+            ok = np.isfinite(x)
+            u = np.full(len(x), 0.5)
+            u[ok] = (pd.Series(x[ok]).rank(method="average").to_numpy()) / (ok.sum() + 1)
+            us.append(u)
+            if self.missing_rate[c] > 0:
+                us.append(np.where(ok, self.rng.uniform(0, 1 - self.missing_rate[c], len(x)),
+                                   self.rng.uniform(1 - self.missing_rate[c], 1, len(x))))
+        for c in self.spec.categorical:
+            cats = _categories(frame[c]).to_numpy()
+            lo = np.array([self.intervals[c][v][0] for v in cats])
+            hi = np.array([self.intervals[c][v][1] for v in cats])
+            us.append(self.rng.uniform(lo, hi))
+        return np.clip(np.stack(us, axis=1), 1e-6, 1 - 1e-6)
+
+    def fit(self, frame: pd.DataFrame):
+        from scipy.stats import norm
+
+        frame = self.spec.check(frame)
+        self.values = {c: np.sort(frame[c].dropna().to_numpy(dtype=np.float64)) for c in self.spec.numeric}
+        self.missing_rate = {c: float(frame[c].isna().mean()) for c in self.spec.numeric}
+        self.intervals = {}
+        for c in self.spec.categorical:
+            freq = _categories(frame[c]).value_counts(normalize=True).sort_index()
+            edges = np.concatenate([[0.0], np.cumsum(freq.to_numpy())])
+            self.intervals[c] = {v: (edges[i], edges[i + 1]) for i, v in enumerate(freq.index)}
+        z = norm.ppf(self._uniforms(frame))
+        self.correlation = np.corrcoef(z, rowvar=False)
+        return self
+
+    def sample(self, n: int) -> pd.DataFrame:
+        from scipy.stats import norm
+
+        z = self.rng.multivariate_normal(np.zeros(len(self.correlation)), self.correlation, size=n,
+                                         method="eigh")
+        u = norm.cdf(z)
+        out, j = {}, 0
+        for c in self.spec.numeric:
+            x = np.quantile(self.values[c], u[:, j])
+            if c in self.spec.integer:
+                x = np.round(x)
+            j += 1
+            if self.missing_rate[c] > 0:
+                x = np.where(u[:, j] > 1 - self.missing_rate[c], np.nan, x)
+                j += 1
+            out[c] = x
+        for c in self.spec.categorical:
+            names = list(self.intervals[c])
+            uppers = np.array([self.intervals[c][v][1] for v in names])
+            idx = np.minimum(np.searchsorted(uppers, u[:, j]), len(names) - 1)
+            out[c] = pd.Series(np.array(names, dtype=object)[idx]).replace(MISSING, np.nan).to_numpy()
+            j += 1
+        return pd.DataFrame(out)[self.spec.columns]
+
+
+# --- evaluation ---------------------------------------------------------------------
+
+def ks_complement(real, synthetic) -> float:
+    """1 - the two-sample KS statistic of the non-missing values (SDMetrics' KSComplement)."""
+    from scipy.stats import ks_2samp
+
+    a = pd.to_numeric(pd.Series(real), errors="coerce").dropna().to_numpy()
+    b = pd.to_numeric(pd.Series(synthetic), errors="coerce").dropna().to_numpy()
+    if len(a) == 0 or len(b) == 0:
+        raise ValueError("ks_complement needs non-missing values on both sides")
+    return 1.0 - float(ks_2samp(a, b).statistic)
+
+
+def tv_complement(real, synthetic) -> float:
+    """1 - total variation distance of category frequencies, missing as a category (TVComplement)."""
+    p = _categories(pd.Series(real)).value_counts(normalize=True)
+    q = _categories(pd.Series(synthetic)).value_counts(normalize=True)
+    p, q = p.align(q, fill_value=0.0)
+    return 1.0 - 0.5 * float(np.abs(p - q).sum())
+
+
+def column_shapes(real: pd.DataFrame, synthetic: pd.DataFrame, spec: TableSpec):
+    """Mean column-shape score and the per-column scores (KS complement / TV complement)."""
+    real, synthetic = spec.check(real, "real"), spec.check(synthetic, "synthetic")
+    scores = {c: ks_complement(real[c], synthetic[c]) for c in spec.numeric}
+    scores.update({c: tv_complement(real[c], synthetic[c]) for c in spec.categorical})
+    return float(np.mean(list(scores.values()))), scores
+
+
+def _binned(series, edges):
+    x = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64)
+    b = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, len(edges) - 2).astype(object)
+    return pd.Series(np.where(np.isfinite(x), b, MISSING)).astype(str)
+
+
+def contingency_similarity(real_a, real_b, synth_a, synth_b) -> float:
+    """1 - total variation distance between the two joint category tables."""
+    p = pd.crosstab(real_a.to_numpy(), real_b.to_numpy(), normalize=True).stack()
+    q = pd.crosstab(synth_a.to_numpy(), synth_b.to_numpy(), normalize=True).stack()
+    p, q = p.align(q, fill_value=0.0)
+    return 1.0 - 0.5 * float(np.abs(p - q).sum())
+
+
+def column_pair_trends(real: pd.DataFrame, synthetic: pd.DataFrame, spec: TableSpec, bins: int = 10):
+    """Mean column-pair score: numeric pairs 1 - |rho_real - rho_synth| / 2 (Pearson, rows where both
+    are present); other pairs contingency similarity, numbers cut into ``bins`` equal-width bins of the
+    real range (as SDMetrics' quality report). Returns (mean, {(a, b): score})."""
+    real, synthetic = spec.check(real, "real"), spec.check(synthetic, "synthetic")
+    disc_r, disc_s = {}, {}
+    for c in spec.numeric:
+        x = real[c].dropna().to_numpy(dtype=np.float64)
+        edges = np.linspace(x.min(), x.max(), bins + 1)
+        disc_r[c], disc_s[c] = _binned(real[c], edges), _binned(synthetic[c], edges)
+    for c in spec.categorical:
+        disc_r[c], disc_s[c] = _categories(real[c]).reset_index(drop=True), _categories(synthetic[c]).reset_index(drop=True)
+    scores = {}
+    cols = spec.columns
+    for i, a in enumerate(cols):
+        for b in cols[i + 1:]:
+            if a in spec.numeric and b in spec.numeric:
+                rr = real[[a, b]].dropna().corr().iloc[0, 1]
+                rs = synthetic[[a, b]].dropna().corr().iloc[0, 1]
+                rs = 0.0 if not np.isfinite(rs) else rs
+                scores[(a, b)] = 1.0 - abs(rr - rs) / 2.0
+            else:
+                scores[(a, b)] = contingency_similarity(disc_r[a], disc_r[b], disc_s[a], disc_s[b])
+    return float(np.mean(list(scores.values()))), scores
+
+
+def _model_matrix(frame, spec, target, reference):
+    x = frame[[c for c in spec.columns if c != target]].copy()
+    for c in spec.categorical:
+        if c in x:
+            x[c] = pd.Categorical(_categories(x[c]), categories=sorted(_categories(reference[c]).unique()))
+    return x
+
+
+def fit_classifier(train: pd.DataFrame, spec: TableSpec, target: str, positive, seed: int = 0):
+    """A histogram gradient-boosting classifier of ``target in positive`` from the other columns."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    y = _categories(train[target]).isin([str(p) for p in positive]).to_numpy()
+    if y.all() or not y.any():
+        raise ValueError(f"the training table has only one class of {target} in {positive}")
+    model = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, categorical_features="from_dtype",
+                                           random_state=seed)
+    model.reference_ = train
+    return model.fit(_model_matrix(train, spec, target, train), y)
+
+
+def utility_auc(train: pd.DataFrame, test: pd.DataFrame, spec: TableSpec, target: str, positive,
+                seed: int = 0) -> float:
+    """ROC AUC on real ``test`` of a classifier trained on ``train`` (synthetic: TSTR, real: TRTR)."""
+    from sklearn.metrics import roc_auc_score
+
+    model = fit_classifier(train, spec, target, positive, seed)
+    y = _categories(test[target]).isin([str(p) for p in positive]).to_numpy()
+    score = model.predict_proba(_model_matrix(test, spec, target, model.reference_))[:, 1]
+    return float(roc_auc_score(y, score))
+
+
+def encode_for_distance(frame: pd.DataFrame, reference: pd.DataFrame, spec: TableSpec):
+    """Numbers scaled to [0, 1] by the reference's range (missing -> 0 plus a 0/1 flag), categories
+    one-hot: the space in which distances to the closest record are measured."""
+    blocks = []
+    for c in spec.numeric:
+        ref = reference[c].to_numpy(dtype=np.float64)
+        lo, hi = np.nanmin(ref), np.nanmax(ref)
+        x = frame[c].to_numpy(dtype=np.float64)
+        blocks += [np.nan_to_num((x - lo) / (hi - lo + 1e-12))[:, None], np.isnan(x)[:, None].astype(float)]
+    for c in spec.categorical:
+        levels = sorted(_categories(reference[c]).unique())
+        cats = _categories(frame[c])
+        blocks.append(np.stack([(cats == v).to_numpy(float) for v in levels], axis=1))
+    return np.concatenate(blocks, axis=1)
+
+
+def distance_to_closest_record(query: pd.DataFrame, reference: pd.DataFrame, spec: TableSpec):
+    """For each query row, the Euclidean distance to its nearest reference row (see encode_for_distance)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    ref = encode_for_distance(reference, reference, spec)
+    nn = NearestNeighbors(n_neighbors=1).fit(ref)
+    return nn.kneighbors(encode_for_distance(query, reference, spec))[0].ravel()
+
+
+def exact_copy_share(synthetic: pd.DataFrame, train: pd.DataFrame, spec: TableSpec) -> float:
+    """Share of synthetic rows identical (every column, missing = missing) to some training row."""
+    def keys(frame):
+        return frame[spec.columns].astype(object).where(frame[spec.columns].notna(), MISSING).astype(str).agg("|".join, axis=1)
+
+    return float(keys(synthetic).isin(set(keys(train))).mean())
