@@ -163,9 +163,19 @@ def report(output_dir: Path, max_figures: int = 4) -> tuple[Path, Path]:
 # --- student editions -----------------------------------------------------------------------
 
 def strip_solutions(source: str) -> str:
-    """Replace every ``### BEGIN SOLUTION`` … ``### END SOLUTION`` block with a ``____`` line."""
+    """Replace every ``### BEGIN SOLUTION`` … ``### END SOLUTION`` block with a placeholder.
+
+    Inside a function (indented) the placeholder raises ``NotImplementedError``, which
+    ``check()`` reports as "not attempted"; at top level it is a bare ``____`` line.
+    """
     pattern = re.compile(rf"^([ \t]*){re.escape(BEGIN)}.*?^[ \t]*{re.escape(END)}[^\n]*\n?", re.S | re.M)
-    return pattern.sub(lambda m: f"{m.group(1)}____  # your code here\n", source)
+
+    def placeholder(match):
+        indent = match.group(1)
+        code = 'raise NotImplementedError("your code here")' if indent else "____  # your code here"
+        return f"{indent}{code}\n"
+
+    return pattern.sub(placeholder, source)
 
 
 def student_edition(notebook: Path, dest: Path) -> Path:
@@ -181,7 +191,8 @@ def student_edition(notebook: Path, dest: Path) -> Path:
             cell.source = strip_solutions(cell.source)
             cell.outputs, cell.execution_count = [], None
             if "labkit.start(" in cell.source:
-                cell.source += "\nlabkit.exercises.hide_solutions()  # student edition"
+                cell.source += ("\nfrom labkit import ____\n"
+                                "labkit.exercises.hide_solutions()  # student edition")
         cells.append(cell)
     nb.cells = cells
     dest = Path(dest) / notebook.name

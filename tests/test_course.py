@@ -42,7 +42,8 @@ def test_cli_rejects_bad_input(capsys):
 
 def test_strip_solutions_keeps_indentation():
     source = "def f(x):\n    ### BEGIN SOLUTION\n    return x + 1\n    ### END SOLUTION\nf(1)\n"
-    assert course.strip_solutions(source) == "def f(x):\n    ____  # your code here\nf(1)\n"
+    assert course.strip_solutions(source) == 'def f(x):\n    raise NotImplementedError("your code here")\nf(1)\n'
+    assert course.strip_solutions("### BEGIN SOLUTION\nanswer = 1\n### END SOLUTION\n") == "____  # your code here\n"
 
 
 def test_student_edition_has_no_solution_code(tmp_path):
