@@ -154,3 +154,165 @@ def test_reference_classifier_is_cached(tmp_path):
     assert im.predict_labels(again, x[:20]).shape == (20,)
     with pytest.raises(ValueError, match="y_train"):
         im.reference_classifier(tmp_path, x, y.astype(float))
+
+
+# --- GAN building blocks -----------------------------------------------------------------------
+
+def _tiny_digits(n=64):
+    digits = labkit.data.load_digits()
+    return digits.x[::5000 // n][:n], digits.y[::5000 // n][:n]
+
+
+def test_models_have_the_right_shapes():
+    from labkit import gan as G
+
+    z = np.zeros((3, 8), np.float32)
+    assert G.dense_generator(8)(z).shape == (3, 28, 28, 1)
+    assert G.dense_discriminator()(np.zeros((3, 28, 28, 1))).shape == (3, 1)
+    assert G.dcgan_generator(8, width=8)(z).shape == (3, 28, 28, 1)
+    labels = np.array([0, 4, 9], np.int32)
+    assert G.dcgan_generator(8, width=8, num_classes=10)([z, labels]).shape == (3, 28, 28, 1)
+    assert G.dcgan_discriminator(8, num_classes=10)([np.zeros((3, 28, 28, 1)), labels]).shape == (3, 1)
+
+
+def test_training_resumes_exactly_from_a_checkpoint(tmp_path):
+    from labkit import gan as G
+
+    x, _ = _tiny_digits()
+
+    def make():
+        labkit.seed_everything(0)
+        return G.GAN(G.dcgan_generator(8, width=8), G.dcgan_discriminator(8), latent_dim=8)
+
+    straight = make()
+    h1 = G.train(straight, x, steps=6, batch_size=8, show_progress=False)
+    interrupted = make()
+    G.train(interrupted, x, steps=3, batch_size=8, checkpoint_dir=tmp_path, show_progress=False)
+    resumed = make()  # a fresh process would rebuild the models, then find the checkpoint
+    h2 = G.train(resumed, x, steps=6, batch_size=8, checkpoint_dir=tmp_path, show_progress=False)
+    assert h2["steps"] == 6 and len(h2["d_loss"]) == 6
+    np.testing.assert_allclose(h1["d_loss"], h2["d_loss"], rtol=1e-4, atol=1e-5)
+    for a, b in zip(straight.generator.get_weights(), resumed.generator.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    for a, b in zip(straight.ema_generator.get_weights(), resumed.ema_generator.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_conditional_training_evaluates_and_samples_images():
+    from labkit import gan as G
+
+    x, y = _tiny_digits()
+    labkit.seed_everything(0)
+    cgan = G.GAN(G.dcgan_generator(8, width=8, num_classes=10), G.dcgan_discriminator(8, num_classes=10),
+                 latent_dim=8, num_classes=10)
+    history = G.train(cgan, x, y, steps=2, batch_size=8, show_progress=False,
+                      evaluate=lambda g: {"mean": g.sample(10).mean()}, evaluate_every=1)
+    assert [e["step"] for e in history["evaluations"]] == [1, 2]
+    images = cgan.sample(20, labels=np.arange(20) % 10)
+    assert images.shape == (20, 28, 28) and images.min() >= 0 and images.max() <= 1
+    with pytest.raises(ValueError, match="labels"):
+        cgan.sample(3, labels=[0, 1, 10])
+    with pytest.raises(ValueError, match="needs labels"):
+        G.train(cgan, x, steps=1, show_progress=False)
+
+
+def test_time_budget_stops_training():
+    from labkit import gan as G
+
+    x, _ = _tiny_digits()
+    gan = G.GAN(G.dense_generator(4, hidden=8), G.dense_discriminator(8), latent_dim=4)
+    history = G.train(gan, x, steps=10_000, batch_size=8, max_seconds=0.5, show_progress=False)
+    assert 0 < history["steps"] < 10_000 and history["seconds"] >= 0.5
+
+
+def test_generator_step_does_not_touch_the_discriminator():
+    import tensorflow as tf
+
+    from labkit import gan as G
+
+    labkit.seed_everything(0)
+    gan = G.GAN(G.dense_generator(8, hidden=16), G.dense_discriminator(16), latent_dim=8, ema=None)
+    real = tf.constant(np.zeros((4, 28, 28, 1), np.float32))
+    noise = tf.constant(np.ones((4, 8), np.float32))
+    d_before = [w.copy() for w in gan.discriminator.get_weights()]
+    g_before = [w.copy() for w in gan.generator.get_weights()]
+    # replace the discriminator's optimiser by one that records whether it was used
+    calls = []
+    original = gan.d_optimizer.apply_gradients
+    gan.d_optimizer.apply_gradients = lambda pairs: calls.append(1) or original(pairs)
+    gan.train_step(real, tf.zeros([4], tf.int32), noise)
+    assert len(calls) == 1  # one discriminator update per step, none during the generator's
+    assert any(not np.allclose(a, b) for a, b in zip(g_before, gan.generator.get_weights()))
+    assert any(not np.allclose(a, b) for a, b in zip(d_before, gan.discriminator.get_weights()))
+
+
+def test_interpolation_and_ranges():
+    from labkit import gan as G
+
+    gan = G.GAN(G.dense_generator(4, hidden=8), G.dense_discriminator(8), latent_dim=4)
+    path = G.interpolate(gan, np.zeros(4), np.ones(4), steps=5)
+    assert path.shape == (5, 28, 28)
+    np.testing.assert_allclose(G.to_unit(G.to_tanh(np.full((2, 28, 28), 0.25))), 0.25, atol=1e-6)
+    with pytest.raises(labkit.ParameterError, match="real_label"):
+        G.GAN(G.dense_generator(4), G.dense_discriminator(), latent_dim=4, real_label=0.2)
+
+
+# --- exercises ---------------------------------------------------------------------------------
+
+def test_exercise_references_pass_and_blanks_are_not_attempted():
+    ex = labkit.exercises.load("04")
+    assert len(ex) == 4
+    for exercise in ex:
+        assert exercise.check(exercise.reference).status == "correct", exercise.name
+        assert exercise.check(labkit.____).status == "not attempted"
+        assert exercise.check(lambda *args: labkit.____).status == "not attempted" \
+            or exercise.name in ("q3",)
+
+
+def test_exercise_feedback_teaches():
+    import keras
+    import tensorflow as tf
+
+    ex = labkit.exercises.load("04")
+    bce = keras.losses.BinaryCrossentropy(from_logits=True)
+    wrong_target = ex.q1.check(lambda logits: bce(tf.zeros_like(logits), logits))
+    assert wrong_target.status == "incorrect" and "real" in wrong_target.message
+    two_sided = ex.q2.check(lambda r, f, real_label=0.9: bce(tf.fill(tf.shape(r), real_label), r)
+                            + bce(tf.fill(tf.shape(f), 1 - real_label), f))
+    assert two_sided.status == "incorrect" and "one-sided" in two_sided.message
+    assert ex.q3.check("a").status == "incorrect"
+    assert ex.q4.check(lambda m1, s1, m2, s2: (m1 - m2) ** 2).status == "incorrect"
+
+
+# --- the notebook, smoke profile ------------------------------------------------------------------
+
+CONTRACT = ["fid_dense", "fid_dcgan", "fid_cgan", "fid_real_floor", "kid_dcgan", "density_dcgan",
+            "coverage_dcgan", "classes_covered_dcgan", "near_copy_share", "tstr_accuracy",
+            "trtr_accuracy", "small_real_plus_synthetic_accuracy", "small_real_accuracy",
+            "train_seconds_dcgan", "samples_per_s"]
+
+
+@pytest.mark.notebook
+def test_notebook_smoke(smoke_run):
+    from labkit import files
+
+    metrics, outdir = smoke_run("04_gan")
+    m = metrics["metrics"]
+    assert set(CONTRACT) <= set(m)
+    for name in ("fid_dense", "fid_dcgan", "fid_cgan", "fid_real_floor"):
+        assert m[name] >= 0
+    assert m["fid_real_floor"] < m["fid_dcgan"]
+    assert 0 <= m["coverage_dcgan"] <= 1 and m["density_dcgan"] >= 0
+    assert 0 <= m["classes_covered_dcgan"] <= 10
+    for name in ("near_copy_share", "tstr_accuracy", "trtr_accuracy", "small_real_accuracy",
+                 "small_real_plus_synthetic_accuracy"):
+        assert 0 <= m[name] <= 1
+    assert m["train_seconds_dcgan"] > 0 and m["samples_per_s"] > 0
+    for name in ("fid_dcgan", "tstr_accuracy", "classes_covered_dcgan"):
+        assert name in metrics["targets"]
+    samples = files.read_npz(outdir / "samples.npz")["images"]
+    assert samples.shape == (5000, 28, 28) and samples.min() >= 0 and samples.max() <= 1
+    conditional = files.read_npz(outdir / "conditional_samples.npz")
+    assert conditional["images"].shape[1:] == (28, 28) and len(conditional["labels"]) == len(conditional["images"])
+    for name in ("dense_generator", "dcgan_generator", "cgan_generator"):
+        assert (outdir / f"{name}.keras").exists()
