@@ -1,0 +1,348 @@
+"""Variational autoencoders for binarised digits: encoder, decoder, ELBO, IWAE, training.
+
+The model (Kingma & Welling 2014):
+
+* prior          p(z) = N(0, I)
+* decoder        p(x | z) = Bernoulli(sigmoid(logits(z)))  for each of the 784 pixels
+* encoder        q(z | x) = N(mean(x), diag(exp(log_var(x))))
+
+and its training objective, the evidence lower bound (ELBO), per image::
+
+    ELBO(x) = E_q[log p(x | z)] - KL(q(z | x) || p(z))   <=   log p(x)
+    KL      = -1/2 * sum_j (1 + log_var_j - mean_j**2 - exp(log_var_j))
+
+The importance-weighted bound (Burda et al. 2016) with k samples z_i ~ q(z | x)::
+
+    IWAE_k(x) = log (1/k) sum_i p(x | z_i) p(z_i) / q(z_i | x)
+
+equals the ELBO in expectation for k = 1 and rises towards log p(x) as k grows.
+Everything is in nats (natural logarithm), summed over the 784 pixels of one image.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from .params import check_float, check_int
+
+import keras  # noqa: E402  (labkit's __init__ has quietened TensorFlow already)
+import tensorflow as tf  # noqa: E402
+from keras import layers  # noqa: E402
+
+LOG_2PI = math.log(2.0 * math.pi)
+IMAGE_SHAPE = (28, 28, 1)
+TEST_BINARIZATION_SEED = 2016  # one fixed Bernoulli draw for the held-out digits
+
+
+# --- data ----------------------------------------------------------------------------------
+
+def binarize(images, seed: int = TEST_BINARIZATION_SEED) -> np.ndarray:
+    """Stochastic binarisation: each pixel is 1 with probability equal to its grey level in [0, 1].
+
+    The published MNIST log-likelihoods use test digits binarised once this way with a fixed
+    draw; the same ``seed`` gives the same binary images.
+    """
+    images = np.asarray(images, dtype="float32")
+    if images.size and (np.isnan(images).any() or images.min() < 0.0 or images.max() > 1.0):
+        raise ValueError("binarize expects grey levels in [0, 1] (divide 0-255 images by 255 first)")
+    rng = np.random.default_rng(seed)
+    return (rng.random(images.shape, dtype="float32") < images).astype("float32")
+
+
+def as_images(x) -> np.ndarray:
+    """(N, 28, 28), (N, 784) or (N, 28, 28, 1) → float32 (N, 28, 28, 1)."""
+    x = np.asarray(x, dtype="float32")
+    if x.ndim == 2 and x.shape[1] == 784:
+        x = x.reshape(-1, 28, 28)
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4 or x.shape[1:] != IMAGE_SHAPE:
+        raise ValueError(f"expected images of shape (N, 28, 28) or (N, 28, 28, 1), got {x.shape}")
+    return x
+
+
+# --- the networks --------------------------------------------------------------------------
+
+def build_encoder(latent_dim: int = 32, hidden=(512, 256), name: str = "encoder") -> keras.Model:
+    """q(z | x): image (N, 28, 28, 1) in [0, 1] → [mean, log_var], each (N, latent_dim)."""
+    latent_dim = check_int("latent_dim", latent_dim, minimum=1)
+    images = keras.Input(shape=IMAGE_SHAPE, name="image")
+    h = layers.Flatten()(images)
+    for i, units in enumerate(hidden):
+        h = layers.Dense(units, activation="relu", name=f"hidden_{i}")(h)
+    mean = layers.Dense(latent_dim, name="mean")(h)
+    log_var = layers.Dense(latent_dim, name="log_var")(h)
+    return keras.Model(images, [mean, log_var], name=name)
+
+
+def build_decoder(latent_dim: int = 32, hidden=(256, 512), name: str = "decoder") -> keras.Model:
+    """p(x | z): latent (N, latent_dim) → Bernoulli logits (N, 28, 28, 1); sigmoid gives pixel means."""
+    latent_dim = check_int("latent_dim", latent_dim, minimum=1)
+    z = keras.Input(shape=(latent_dim,), name="z")
+    h = z
+    for i, units in enumerate(hidden):
+        h = layers.Dense(units, activation="relu", name=f"hidden_{i}")(h)
+    logits = layers.Dense(int(np.prod(IMAGE_SHAPE)), name="logits")(h)
+    return keras.Model(z, layers.Reshape(IMAGE_SHAPE, name="image_logits")(logits), name=name)
+
+
+# --- the pieces of the ELBO ----------------------------------------------------------------
+
+def reparameterize(mean, log_var, eps):
+    """z = mean + sigma * eps with eps ~ N(0, I): a sample of q(z|x) that gradients flow through."""
+    return mean + tf.exp(0.5 * log_var) * eps
+
+
+def kl_standard_normal(mean, log_var):
+    """KL( N(mean, diag(exp(log_var))) || N(0, I) ) in closed form, summed over the last axis."""
+    return -0.5 * tf.reduce_sum(1.0 + log_var - tf.square(mean) - tf.exp(log_var), axis=-1)
+
+
+def bernoulli_log_likelihood(x, logits):
+    """log p(x | z) = sum over pixels of x log p + (1 - x) log(1 - p), p = sigmoid(logits)."""
+    per_pixel = -tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=logits)  # stable form
+    return tf.reduce_sum(tf.reshape(per_pixel, [tf.shape(per_pixel)[0], -1]), axis=-1)
+
+
+def gaussian_log_density(z, mean, log_var):
+    """log N(z; mean, diag(exp(log_var))) summed over the last axis (mean = log_var = 0: the prior)."""
+    return -0.5 * tf.reduce_sum(LOG_2PI + log_var + tf.square(z - mean) * tf.exp(-log_var), axis=-1)
+
+
+# --- the model that trains -----------------------------------------------------------------
+
+@keras.saving.register_keras_serializable(package="labkit")
+class VAE(keras.Model):
+    """Encoder + decoder trained on -ELBO, with a weight ``beta`` on the KL term (beta-VAE).
+
+    With ``dynamic_binarization`` every training batch is binarised afresh each time it is seen
+    (the usual protocol for binarised MNIST; it also acts as data augmentation).
+    """
+
+    def __init__(self, encoder, decoder, beta=1.0, dynamic_binarization=True, seed=0, **kwargs):
+        super().__init__(**kwargs)
+        self.encoder, self.decoder = encoder, decoder
+        self.beta = check_float("beta", beta, minimum=0.0)
+        self.dynamic_binarization = bool(dynamic_binarization)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.trackers = [keras.metrics.Mean(name=n) for n in ("loss", "recon", "kl")]
+
+    @property
+    def metrics(self):
+        return self.trackers
+
+    def call(self, x, training=False):
+        """Reconstruction logits, decoding the mean of q(z|x)."""
+        mean, _ = self.encoder(x, training=training)
+        return self.decoder(mean, training=training)
+
+    def losses_of(self, x, training=False):
+        """The ELBO's two terms for a batch of binary images, and the loss to minimise."""
+        mean, log_var = self.encoder(x, training=training)
+        eps = keras.random.normal(tf.shape(mean), seed=self.seed_generator)
+        z = reparameterize(mean, log_var, eps)                        # the reparameterisation trick
+        recon = bernoulli_log_likelihood(x, self.decoder(z, training=training))  # log p(x|z)
+        kl = kl_standard_normal(mean, log_var)                        # KL(q(z|x) || N(0, I))
+        loss = tf.reduce_mean(self.beta * kl - recon)                 # -ELBO when beta = 1
+        return loss, recon, kl
+
+    def train_step(self, data):
+        x = data[0] if isinstance(data, tuple) else data
+        if self.dynamic_binarization:                                 # a fresh binary image each time
+            x = tf.cast(keras.random.uniform(tf.shape(x), seed=self.seed_generator) < x, x.dtype)
+        with tf.GradientTape() as tape:
+            loss, recon, kl = self.losses_of(x, training=True)
+        grads = tape.gradient(loss, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
+        return self._track(loss, recon, kl)
+
+    def test_step(self, data):                                        # validation images: already binary
+        x = data[0] if isinstance(data, tuple) else data
+        return self._track(*self.losses_of(x))
+
+    def _track(self, loss, recon, kl):
+        for tracker, value in zip(self.trackers, (loss, -tf.reduce_mean(recon), tf.reduce_mean(kl))):
+            tracker.update_state(value)                               # recon shown as a cost, -log p(x|z)
+        return {t.name: t.result() for t in self.trackers}
+
+    def get_config(self):
+        return {"encoder": keras.saving.serialize_keras_object(self.encoder),
+                "decoder": keras.saving.serialize_keras_object(self.decoder),
+                "beta": self.beta, "dynamic_binarization": self.dynamic_binarization}
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
+        config["decoder"] = keras.saving.deserialize_keras_object(config["decoder"])
+        return cls(**config)
+
+
+def make_vae(latent_dim: int = 32, hidden=(512, 256), beta: float = 1.0, learning_rate: float = 1e-3,
+             dynamic_binarization: bool = True, seed: int = 0) -> VAE:
+    """A compiled VAE (encoder with ``hidden`` layers, the decoder its mirror image), ready to fit."""
+    vae = VAE(build_encoder(latent_dim, hidden), build_decoder(latent_dim, tuple(reversed(hidden))),
+              beta=beta, dynamic_binarization=dynamic_binarization, seed=seed)
+    vae.compile(optimizer=keras.optimizers.Adam(check_float("learning_rate", learning_rate, minimum=0.0)))
+    vae(np.zeros((1,) + IMAGE_SHAPE, dtype="float32"))              # build: BackupAndRestore needs it
+    return vae
+
+
+def fit(vae: VAE, x_train, epochs: int, batch_size: int = 100, validation_data=None,
+        checkpoint_dir=None, callbacks=(), seed: int = 0) -> dict:
+    """Train ``vae`` on grey images in [0, 1] (binarised on the fly); return the history dict.
+
+    With ``checkpoint_dir`` the weights, optimiser state and epoch are backed up after every
+    epoch (``keras.callbacks.BackupAndRestore``) and the per-epoch history is appended to
+    ``history.csv`` there, so an interrupted run resumes where it stopped and still returns the
+    whole history (``loss``, ``recon``, ``kl`` and ``val_*``, one value per epoch).
+    """
+    epochs = check_int("epochs", epochs, minimum=0)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    x_train = as_images(x_train)
+    if x_train.min() < 0 or x_train.max() > 1:
+        raise ValueError("x_train must hold grey levels in [0, 1]")
+    data = (tf.data.Dataset.from_tensor_slices(x_train)
+            .shuffle(len(x_train), seed=seed, reshuffle_each_iteration=True).batch(batch_size))
+    val = None
+    if validation_data is not None:
+        val = tf.data.Dataset.from_tensor_slices(as_images(validation_data)).batch(1000)
+    cbs = list(callbacks)
+    log = None
+    if checkpoint_dir is not None:
+        folder = Path(checkpoint_dir)
+        backup, log = folder / "backup", folder / "history.csv"
+        if not backup.exists():                                       # a fresh start: drop old history
+            log.unlink(missing_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        cbs = [keras.callbacks.BackupAndRestore(str(backup)),
+               keras.callbacks.CSVLogger(str(log), append=True)] + cbs
+    history = vae.fit(data, epochs=epochs, validation_data=val, callbacks=cbs, shuffle=False,
+                      verbose=0).history
+    if log is not None and log.exists():
+        history = read_history(log)
+    return history
+
+
+def read_history(path) -> dict:
+    """The per-epoch history of a ``CSVLogger`` file (the last row of each epoch wins)."""
+    import pandas as pd
+
+    table = pd.read_csv(path).drop_duplicates("epoch", keep="last").sort_values("epoch")
+    return {c: table[c].tolist() for c in table.columns if c != "epoch"}
+
+
+# --- evaluation ----------------------------------------------------------------------------
+
+def _batches(x, batch_size):
+    for start in range(0, len(x), batch_size):
+        yield x[start:start + batch_size]
+
+
+def evaluate_elbo(encoder, decoder, x, num_samples: int = 1, batch_size: int = 500, seed: int = 0) -> dict:
+    """Per-image ELBO terms in nats on binary images ``x``: dict of arrays ``elbo``, ``recon``
+    (E_q log p(x|z), averaged over ``num_samples`` draws of z) and ``kl`` (closed form)."""
+    num_samples = check_int("num_samples", num_samples, minimum=1)
+    x = as_images(x)
+    rng = np.random.default_rng(seed)
+    out = {"elbo": [], "recon": [], "kl": []}
+    for xb in _batches(x, batch_size):
+        mean, log_var = encoder(xb, training=False)
+        kl = kl_standard_normal(mean, log_var).numpy().astype("float64")
+        recon = np.zeros(len(xb))
+        for _ in range(num_samples):
+            eps = tf.constant(rng.standard_normal(tuple(mean.shape), dtype="float32"))
+            recon += bernoulli_log_likelihood(xb, decoder(reparameterize(mean, log_var, eps),
+                                                          training=False)).numpy()
+        recon /= num_samples
+        out["recon"].append(recon)
+        out["kl"].append(kl)
+        out["elbo"].append(recon - kl)
+    return {k: np.concatenate(v) for k, v in out.items()}
+
+
+def log_weights(encoder, decoder, x, k: int, seed=0) -> np.ndarray:
+    """log w_i = log p(x|z_i) + log p(z_i) - log q(z_i|x) for k draws z_i ~ q(z|x): array (k, N).
+
+    ``seed`` is an int or a ``np.random.Generator``. The mean over draws is the ELBO.
+    """
+    x = tf.convert_to_tensor(as_images(x))
+    mean, log_var = encoder(x, training=False)
+    n, d = mean.shape
+    eps = tf.constant(np.random.default_rng(seed).standard_normal((k, n, d), dtype="float32"))
+    z = reparameterize(mean[None], log_var[None], eps)                      # (k, N, d)
+    logits = decoder(tf.reshape(z, (k * n, d)), training=False)             # (k*N, 28, 28, 1)
+    x_rep = tf.reshape(tf.broadcast_to(x[None], (k, n) + IMAGE_SHAPE), (k * n,) + IMAGE_SHAPE)
+    log_px_z = tf.reshape(bernoulli_log_likelihood(x_rep, logits), (k, n))
+    log_pz = gaussian_log_density(z, 0.0, 0.0)
+    log_qz = gaussian_log_density(z, mean[None], log_var[None])
+    return (log_px_z + log_pz - log_qz).numpy().astype("float64")
+
+
+def log_mean_exp(a, axis=0) -> np.ndarray:
+    """log(mean(exp(a))) along ``axis``, computed without overflow."""
+    a = np.asarray(a, dtype="float64")
+    top = a.max(axis=axis, keepdims=True)
+    return np.squeeze(top, axis=axis) + np.log(np.mean(np.exp(a - top), axis=axis))
+
+
+def iwae_bound(encoder, decoder, x, k: int = 1000, chunk: int = 250, batch_size: int = 20,
+               seed: int = 0, progress=None) -> np.ndarray:
+    """Importance-weighted bound log (1/k) sum_i w_i of each binary image (nats), array (N,).
+
+    The k draws are made ``chunk`` at a time (memory ~ chunk * batch_size decoded images).
+    ``progress`` optionally wraps the loop over batches (e.g. ``labkit.progress``).
+    """
+    k = check_int("k", k, minimum=1)
+    x = as_images(x)
+    starts = range(0, len(x), batch_size)
+    if progress is not None:
+        starts = progress(starts, total=len(starts), desc=f"IWAE bound, k={k}")
+    rng = np.random.default_rng(seed)
+    out = []
+    for start in starts:
+        xb = x[start:start + batch_size]
+        lw = np.concatenate([log_weights(encoder, decoder, xb, min(chunk, k - lo), seed=rng)
+                             for lo in range(0, k, chunk)])
+        out.append(log_mean_exp(lw, axis=0))
+    return np.concatenate(out)
+
+
+# --- looking at the model ------------------------------------------------------------------
+
+def decode(decoder, z, batch_size: int = 1000) -> np.ndarray:
+    """Pixel means sigmoid(logits) in [0, 1], (N, 28, 28), of latent codes z (N, latent_dim)."""
+    z = np.asarray(z, dtype="float32")
+    logits = np.concatenate([decoder(zb, training=False).numpy() for zb in _batches(z, batch_size)])
+    return (1.0 / (1.0 + np.exp(-logits[..., 0]))).astype("float32")
+
+
+def sample_prior(decoder, n: int, seed: int = 0) -> np.ndarray:
+    """n images (pixel means in [0, 1], (n, 28, 28)) decoded from z ~ N(0, I)."""
+    n = check_int("n", n, minimum=1)
+    z = np.random.default_rng(seed).standard_normal((n, decoder.input_shape[-1]), dtype="float32")
+    return decode(decoder, z)
+
+
+def encode_mean(encoder, x, batch_size: int = 1000) -> np.ndarray:
+    """The mean of q(z|x) of each image, (N, latent_dim)."""
+    x = as_images(x)
+    return np.concatenate([encoder(xb, training=False)[0].numpy() for xb in _batches(x, batch_size)])
+
+
+def interpolate(decoder, z_start, z_end, steps: int = 10) -> np.ndarray:
+    """Decode ``steps`` evenly spaced points from z_start to z_end: (steps, 28, 28)."""
+    t = np.linspace(0.0, 1.0, check_int("steps", steps, minimum=2), dtype="float32")[:, None]
+    return decode(decoder, (1 - t) * np.asarray(z_start, "float32") + t * np.asarray(z_end, "float32"))
+
+
+def manifold_grid(decoder, n: int = 15, limit: float = 2.0) -> np.ndarray:
+    """For a 2-D latent: decoded images on an n x n grid over [-limit, limit]^2, (n*n, 28, 28),
+    row by row from the top (z2 = +limit) down, each row from z1 = -limit to +limit."""
+    if decoder.input_shape[-1] != 2:
+        raise ValueError(f"manifold_grid needs a 2-D latent space; this decoder's is {decoder.input_shape[-1]}-D")
+    values = np.linspace(-limit, limit, check_int("n", n, minimum=2), dtype="float32")
+    return decode(decoder, np.array([[a, b] for b in values[::-1] for a in values], dtype="float32"))
+
