@@ -347,12 +347,23 @@ class ConditionalTabularGAN:
         raw = self.generator(tf.constant(z), training=False)
         return self.transformer.inverse_transform(self._activate(tf, raw, hard=True).numpy())
 
-    def sample(self, n: int, condition: dict | None = None, max_tries: int = 20) -> pd.DataFrame:
-        """``n`` synthetic rows; with ``condition={column: category}`` only rows of that category."""
+    def sample(self, n: int, condition=None, max_tries: int = 20) -> pd.DataFrame:
+        """``n`` synthetic rows. ``condition``: None (conditions drawn as in CTGAN: a random column, a
+        category by frequency), a column name (its categories drawn by their real frequencies), or
+        ``{column: category}`` (only rows of that category)."""
         if not hasattr(self, "generator"):
             raise RuntimeError("call fit() before sample()")
         if condition is None:
             cond, _, _ = self._sample_condition(n, by_log_frequency=False)
+            return self._generate(n, cond)
+        if isinstance(condition, str):           # a column: its categories in their real frequencies
+            names = [s[0] for s in self.cond_spans]
+            if condition not in names:
+                raise ValueError(f"condition column must be one of {names}, got {condition!r}")
+            j = names.index(condition)
+            cats = self.rng.choice(len(self.freq[j]), size=n, p=self.freq[j])
+            cond = np.zeros((n, self.cond_width), np.float32)
+            cond[np.arange(n), self.cond_offsets[j] + cats] = 1.0
             return self._generate(n, cond)
         (column, value), = condition.items()
         names = [s[0] for s in self.cond_spans]
