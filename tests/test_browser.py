@@ -1,0 +1,96 @@
+"""A real-browser test: JupyterLab on loopback, Debian's Chromium driven by Playwright.
+
+Opens notebook 01 (smoke profile), runs it, moves the episode slider and checks that the figure the
+slider drives changes. The screenshot is kept in ``outputs/browser/``.
+"""
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import NOTEBOOKS, ROOT
+
+pytestmark = pytest.mark.notebook
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTEFACTS = ROOT / "outputs" / "browser"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture()
+def jupyterlab(tmp_path):
+    """A JupyterLab server on a loopback port, serving a copy of notebook 01 set to the smoke profile."""
+    import papermill
+
+    papermill.execute_notebook(str(NOTEBOOKS / "01_dataset_types.ipynb"), str(tmp_path / "01_dataset_types.ipynb"),
+                               parameters={"profile": "smoke", "output_dir": str(tmp_path / "outputs")},
+                               prepare_only=True)
+    port, token = _free_port(), secrets.token_hex(16)
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp_path / "config"), MPLBACKEND="module://matplotlib_inline.backend_inline")
+    log = open(tmp_path / "jupyterlab.log", "w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp_path}",
+         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+        stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(120):
+        try:
+            urllib.request.urlopen(f"{url}/api/status?token={token}", timeout=2)
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        server.terminate()
+        pytest.fail("JupyterLab did not start: " + (tmp_path / "jupyterlab.log").read_text()[-2000:])
+    yield url, token
+    server.terminate()
+    server.wait(timeout=30)
+
+
+def test_widget_slider_drives_the_figure(jupyterlab):
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is missing in CI: .ci/run installs the Debian package 'chromium'")
+        pytest.skip("Debian's Chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    url, token = jupyterlab
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{url}/lab/tree/01_dataset_types.ipynb?token={token}")
+        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+        page.click(".jp-Notebook")
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.get_by_text("Run All Cells", exact=True).click()
+        interact = page.locator(".widget-interact").first
+        interact.wait_for(timeout=300_000)
+        figure = interact.locator("img").first
+        figure.wait_for(timeout=120_000)
+        before = figure.get_attribute("src")
+        handle = interact.locator(".noUi-handle").first
+        handle.focus()
+        handle.press("ArrowRight")
+        page.wait_for_function(
+            "([el, old]) => el.querySelector('img') && el.querySelector('img').src !== old",
+            arg=[interact.element_handle(), before], timeout=60_000)
+        interact.scroll_into_view_if_needed()
+        page.screenshot(path=str(ARTEFACTS / "widget.png"))
+        assert interact.locator(".widget-readout").first.inner_text().strip() == "1"
+        browser.close()
