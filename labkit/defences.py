@@ -11,10 +11,12 @@ feature-squeezing detector.
   it is squeezed (fewer grey levels, a median filter) is flagged as adversarial.
 
 Training runs in a custom loop whose state (model, optimiser, epoch) is saved to ``checkpoint_dir``
-after every epoch; a run that is interrupted resumes from the last saved epoch.
+after every epoch; a run that is interrupted resumes from the last saved epoch, and the checkpoint
+is removed when training completes.
 """
 from __future__ import annotations
 
+import shutil
 import time
 
 import numpy as np
@@ -45,8 +47,12 @@ def _check_training_args(x, y, epochs, batch_size, eps=None):
 
 
 def _fit(model, x, y, epochs, batch_size, train_step, learning_rate, checkpoint_dir, seed, desc,
-         epoch_args=lambda epoch: ()):
-    """The shared loop: shuffled mini-batches, one checkpoint per epoch, resume when one exists."""
+         epoch_args=lambda epoch: (), keep_checkpoint=False):
+    """The shared loop: shuffled mini-batches, one checkpoint per epoch, resume when one exists.
+
+    Like ``keras.callbacks.BackupAndRestore``, the checkpoint is deleted once training completes
+    (unless ``keep_checkpoint``), so it only ever holds an *interrupted* run.
+    """
     import keras
 
     tf = _tf()
@@ -83,6 +89,8 @@ def _fit(model, x, y, epochs, batch_size, train_step, learning_rate, checkpoint_
                         refresh=False)
         bar.update(1)
     bar.close()
+    if manager is not None and not keep_checkpoint:
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
     history["seconds"] = time.perf_counter() - t0
     history["resumed_from_epoch"] = start_epoch
     return history
@@ -114,7 +122,7 @@ def adversarial_training(model, x, y, eps: float = 0.3, epochs: int = 10, attack
                          steps: int = 7, step_size: float | None = None, ramp_epochs: int = 0,
                          clean_weight: float = 0.0, batch_size: int = 64,
                          learning_rate: float = 1e-3, from_logits: bool = True,
-                         checkpoint_dir=None, seed: int = 0) -> dict:
+                         checkpoint_dir=None, seed: int = 0, keep_checkpoint: bool = False) -> dict:
     """Train ``model`` on adversarial examples made on the fly (Madry et al. 2018).
 
     ``attack="pgd"``: ``steps`` PGD steps with a random start, step size ``step_size`` (default
@@ -153,13 +161,13 @@ def adversarial_training(model, x, y, eps: float = 0.3, epochs: int = 10, attack
         return (eps * min(1.0, (epoch + 1) / ramp_epochs) if ramp_epochs else eps,)
 
     return _fit(model, x, y, epochs, batch_size, train_step, learning_rate, checkpoint_dir, seed,
-                f"{attack.upper()} adversarial training", eps_at)
+                f"{attack.upper()} adversarial training", eps_at, keep_checkpoint)
 
 
 def gradient_regularisation_training(model, x, y, weight: float = 1.0, epochs: int = 10,
                                      batch_size: int = 64, learning_rate: float = 1e-3,
                                      from_logits: bool = True, checkpoint_dir=None,
-                                     seed: int = 0) -> dict:
+                                     seed: int = 0, keep_checkpoint: bool = False) -> dict:
     """Train with the loss ``L(x, y) + weight * mean_i ||grad_x L(x_i, y_i)||_2^2``.
 
     A small input gradient means a small first-order change of the loss for any small perturbation;
@@ -170,6 +178,7 @@ def gradient_regularisation_training(model, x, y, weight: float = 1.0, epochs: i
     if not (np.isscalar(weight) and weight >= 0):
         raise ValueError(f"weight = {weight!r} must be a number >= 0")
 
+    @tf.autograph.experimental.do_not_convert        # straight-line code: nothing to convert
     def train_step(model, optimizer, xb, yb):
         with tf.GradientTape() as outer:
             with tf.GradientTape() as inner:
@@ -186,7 +195,7 @@ def gradient_regularisation_training(model, x, y, weight: float = 1.0, epochs: i
         return loss, hits
 
     return _fit(model, x, y, epochs, batch_size, train_step, learning_rate, checkpoint_dir, seed,
-                "gradient-regularised training")
+                "gradient-regularised training", keep_checkpoint=keep_checkpoint)
 
 
 # --- detection -----------------------------------------------------------------------------

@@ -219,18 +219,23 @@ def test_adversarial_training_runs_and_resumes(tmp_path):
     x, y = _tiny_data()
     keras.utils.set_random_seed(0)
     model = _tiny_model()
+    # keep_checkpoint=True leaves the state as an interrupted run would
     history = defences.adversarial_training(model, x, y, eps=0.1, epochs=2, steps=2, batch_size=32,
-                                            checkpoint_dir=tmp_path / "ck")
+                                            checkpoint_dir=tmp_path / "ck", keep_checkpoint=True)
     assert len(history["loss"]) == 2 and history["resumed_from_epoch"] == 0
+    restored = _tiny_model()                               # a new process would start like this
+    history = defences.adversarial_training(restored, x, y, eps=0.1, epochs=2, steps=2, batch_size=32,
+                                            checkpoint_dir=tmp_path / "ck", keep_checkpoint=True)
+    assert history["resumed_from_epoch"] == 2 and history["loss"] == []
+    for got, want in zip(restored.get_weights(), model.get_weights()):
+        np.testing.assert_array_equal(got, want)
     weights = [w.copy() for w in model.get_weights()]
-    again = _tiny_model()                                  # a new process would start like this
+    again = _tiny_model()
     history = defences.adversarial_training(again, x, y, eps=0.1, epochs=3, steps=2, batch_size=32,
                                             checkpoint_dir=tmp_path / "ck")
     assert history["resumed_from_epoch"] == 2 and len(history["loss"]) == 1
-    done = _tiny_model()
-    defences.adversarial_training(done, x, y, eps=0.1, epochs=2, steps=2, batch_size=32,
-                                  checkpoint_dir=tmp_path / "ck2")
-    assert not np.allclose(weights[0], _tiny_model().get_weights()[0])
+    assert not (tmp_path / "ck").exists()                  # completed: the checkpoint is gone
+    assert not np.allclose(weights[0], again.get_weights()[0])
     with pytest.raises(ValueError, match="attack"):
         defences.adversarial_training(_tiny_model(), x, y, attack="cw")
     with pytest.raises(ValueError, match="one integer class"):
