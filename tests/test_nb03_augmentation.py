@@ -70,6 +70,14 @@ def test_loop_fused_equals_unfused_for_rotation_only(digits):
     assert np.array_equal(a, augment.loop_augment(digits, rotation=30, seed=2))
 
 
+def test_throughput_reports_rates(digits):
+    kw = dict(rotation=10.0, zoom=0.1)
+    result = augment.throughput(digits, augment.image_layers(**kw, fused=True), dict(kw, fused=True),
+                                batch_size=8, repeats=1)
+    assert set(result) == {"pipeline", "loop", "speedup"} and min(result.values()) > 0
+    assert result["speedup"] == pytest.approx(result["pipeline"] / result["loop"])
+
+
 def test_image_bad_input():
     with pytest.raises(labkit.ParameterError, match="rotation"):
         augment.image_layers(rotation=-5)
