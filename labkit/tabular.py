@@ -550,7 +550,7 @@ def fit_classifier(train: pd.DataFrame, spec: TableSpec, target: str, positive, 
     y = _categories(train[target]).isin([str(p) for p in positive]).to_numpy()
     if y.all() or not y.any():
         raise ValueError(f"the training table has only one class of {target} in {positive}")
-    model = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, categorical_features="from_dtype",
+    model = HistGradientBoostingClassifier(max_iter=100, learning_rate=0.1, categorical_features="from_dtype",
                                            random_state=seed)
     model.reference_ = train
     return model.fit(_model_matrix(train, spec, target, train), y)
@@ -588,7 +588,7 @@ def distance_to_closest_record(query: pd.DataFrame, reference: pd.DataFrame, spe
     from sklearn.neighbors import NearestNeighbors
 
     ref = encode_for_distance(reference, reference, spec)
-    nn = NearestNeighbors(n_neighbors=1).fit(ref)
+    nn = NearestNeighbors(n_neighbors=1, algorithm="brute").fit(ref)
     return nn.kneighbors(encode_for_distance(query, reference, spec))[0].ravel()
 
 
