@@ -242,9 +242,9 @@ def test_exercises_reject_wrong_answers():
     ex = load("03")
     wrong = dict(nb03.DIGIT_AUGMENTATIONS, **{"mirror left-right (horizontal flip)": "keeps"})
     assert ex.q1.check(wrong).status == "incorrect"
-    assert ex.q3.check(lambda s, n, snr: n).status == "incorrect"
-    assert ex.q3.check(lambda s, n, snr: labkit.____).status == "not attempted"
-    assert ex.q4.check(["random_swap"]).status == "incorrect"
+    assert ex.q4.check(lambda s, n, snr: n).status == "incorrect"
+    assert ex.q4.check(lambda s, n, snr: labkit.____).status == "not attempted"
+    assert ex.q2.check(["random_swap"]).status == "incorrect"
 
 
 # -- the notebook -------------------------------------------------------------------------------

@@ -89,7 +89,15 @@ EXERCISES = [
         solution_code="answer = dict(labkit.exercises.nb03.DIGIT_AUGMENTATIONS)",
         reference=dict(DIGIT_AUGMENTATIONS)),
     Exercise(
-        name="q2", prompt="The same question across tasks: mark each entry of "
+        name="q2", prompt="Which of the text operations does a *unigram* bag-of-words classifier not see "
+                          "at all (its input is unchanged)? Answer with a list of names from "
+                          "`labkit.exercises.nb03.TEXT_OPS`.",
+        checker=_check_blind,
+        hints=("A bag of words keeps how often each word occurs and nothing else.",),
+        solution_code='answer = ["random_swap", "reorder_clauses"]',
+        reference=sorted(BAG_OF_WORDS_BLIND)),
+    Exercise(
+        name="q3", prompt="The same question across tasks: mark each entry of "
                           "`labkit.exercises.nb03.TASK_AUGMENTATIONS` as 'keeps' or 'changes'.",
         checker=_check_labels(TASK_AUGMENTATIONS, "task/augmentation pairs"),
         hints=("An augmentation is safe when it changes something the label does not depend on.",
@@ -98,7 +106,7 @@ EXERCISES = [
         solution_code="answer = dict(labkit.exercises.nb03.TASK_AUGMENTATIONS)",
         reference=dict(TASK_AUGMENTATIONS)),
     Exercise(
-        name="q3", prompt="Write `noise_for_snr(signal, noise, snr_db)` that rescales `noise` so that "
+        name="q4", prompt="Write `noise_for_snr(signal, noise, snr_db)` that rescales `noise` so that "
                           "`signal + noise` has a signal-to-noise ratio of `snr_db` decibels.",
         checker=_check_noise,
         hints=("SNR in dB is 10·log10(P_signal / P_noise), P = mean of the squared samples.",
@@ -108,12 +116,4 @@ EXERCISES = [
                       "    p_noise = np.mean(noise ** 2)\n"
                       "    return noise * np.sqrt(p_signal / (p_noise * 10 ** (snr_db / 10)))",
         reference=noise_for_snr),
-    Exercise(
-        name="q4", prompt="Which of the text operations does a *unigram* bag-of-words classifier not see "
-                          "at all (its input is unchanged)? Answer with a list of names from "
-                          "`labkit.exercises.nb03.TEXT_OPS`.",
-        checker=_check_blind,
-        hints=("A bag of words keeps how often each word occurs and nothing else.",),
-        solution_code='answer = ["random_swap", "reorder_clauses"]',
-        reference=sorted(BAG_OF_WORDS_BLIND)),
 ]
