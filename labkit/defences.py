@@ -281,6 +281,7 @@ class FeatureSqueezing:
         model, squeezers = self.model, self.squeezers(straight_through=True)
 
         class _Ensemble:
+            @tf.autograph.experimental.do_not_convert
             def __call__(self, x, training=False):
                 logits = [model(x, training=False)] + [model(sq(x), training=False) for sq in squeezers]
                 if not self_from_logits:
