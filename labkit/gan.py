@@ -84,25 +84,7 @@ def dcgan_generator(latent_dim: int = 64, width: int = 64, num_classes: int | No
     return keras.Model(inputs if num_classes else z, image, name=name)
 
 
-@keras.saving.register_keras_serializable(package="labkit")
-class MinibatchStd(layers.Layer):
-    """Appends one channel: the average standard deviation of the features across the batch.
-
-    A collapsed generator makes batches of near-identical fakes; this channel lets the
-    discriminator see that at once (Karras et al. 2018), which pushes the generator to diversify.
-    """
-
-    def call(self, x):
-        from keras import ops
-
-        spread = ops.mean(ops.sqrt(ops.var(x, axis=0) + 1e-8))
-        return ops.concatenate([x, ops.ones_like(x[..., :1]) * spread], axis=-1)
-
-    def compute_output_shape(self, input_shape):
-        return (*input_shape[:-1], input_shape[-1] + 1)
-
-
-def dcgan_discriminator(width: int = 64, num_classes: int | None = None, minibatch_std: bool = False):
+def dcgan_discriminator(width: int = 64, num_classes: int | None = None):
     """image → [Conv stride 2 → LeakyReLU] x2 → Dense 1 logit.
 
     Conditional (``num_classes``): the label enters as an extra image channel (a learned 28x28 map
@@ -120,8 +102,6 @@ def dcgan_discriminator(width: int = 64, num_classes: int | None = None, minibat
     x = layers.LeakyReLU(0.2)(x)
     x = layers.Conv2D(2 * width, 4, strides=2, padding="same")(x)  # 7x7
     x = layers.LeakyReLU(0.2)(x)
-    if minibatch_std:
-        x = MinibatchStd()(x)
     h = layers.Flatten()(x)
     logit = layers.Dense(1)(h)
     if num_classes:
