@@ -297,3 +297,24 @@ def throughput(images, layers, loop_kwargs, batch_size: int = 256, repeats: int 
         pipeline = max(pipeline, _best_rate(len(images), lambda: _drain(ds), 1))
         loop = max(loop, _best_rate(len(images), lambda: loop_augment(images, seed=seed, **loop_kwargs), 1))
     return {"pipeline": pipeline, "loop": loop, "speedup": pipeline / loop}
+
+
+def throughput_table(images, pipelines: dict, loops: dict, batch_size: int = 256, repeats: int = 5,
+                     seed: int = 0) -> dict:
+    """Images per second of several pipelines (name → layers) and loops (name → ``loop_augment``
+    keyword arguments) on the same images, timed round-robin (one pass of each, ``repeats`` times)
+    so all see the same machine load; the best pass of each counts. Returns name → images/s."""
+    images = _check_images(images)
+    runs = {}
+    for name, layers in pipelines.items():
+        ds = augment_dataset(images, np.zeros(len(images)), layers, batch_size=batch_size, seed=seed,
+                             shuffle=False)
+        _drain(ds)  # trace the graph once
+        runs[name] = (lambda ds=ds: _drain(ds))
+    for name, kwargs in loops.items():
+        runs[name] = (lambda kwargs=kwargs: loop_augment(images, seed=seed, **kwargs))
+    best = dict.fromkeys(runs, 0.0)
+    for _ in range(check_int("repeats", repeats, 1)):
+        for name, run in runs.items():
+            best[name] = max(best[name], _best_rate(len(images), run, 1))
+    return best

@@ -78,6 +78,12 @@ def test_throughput_reports_rates(digits):
     assert result["speedup"] == pytest.approx(result["pipeline"] / result["loop"])
 
 
+def test_throughput_table_names_every_run(digits):
+    table = augment.throughput_table(digits, {"pipe": augment.image_layers(rotation=10.0)},
+                                     {"loop": dict(rotation=10.0)}, batch_size=8, repeats=1)
+    assert set(table) == {"pipe", "loop"} and min(table.values()) > 0
+
+
 def test_image_bad_input():
     with pytest.raises(labkit.ParameterError, match="rotation"):
         augment.image_layers(rotation=-5)
