@@ -556,6 +556,12 @@ def fit_classifier(train: pd.DataFrame, spec: TableSpec, target: str, positive, 
     return model.fit(_model_matrix(train, spec, target, train), y)
 
 
+def predict_classifier(model, frame: pd.DataFrame, spec: TableSpec, target: str, proba: bool = False):
+    """Predictions (or positive-class probabilities) of a :func:`fit_classifier` model on ``frame``."""
+    x = _model_matrix(frame, spec, target, model.reference_)
+    return model.predict_proba(x)[:, 1] if proba else model.predict(x)
+
+
 def utility_auc(train: pd.DataFrame, test: pd.DataFrame, spec: TableSpec, target: str, positive,
                 seed: int = 0) -> float:
     """ROC AUC on real ``test`` of a classifier trained on ``train`` (synthetic: TSTR, real: TRTR)."""
@@ -563,7 +569,7 @@ def utility_auc(train: pd.DataFrame, test: pd.DataFrame, spec: TableSpec, target
 
     model = fit_classifier(train, spec, target, positive, seed)
     y = _categories(test[target]).isin([str(p) for p in positive]).to_numpy()
-    score = model.predict_proba(_model_matrix(test, spec, target, model.reference_))[:, 1]
+    score = predict_classifier(model, test, spec, target, proba=True)
     return float(roc_auc_score(y, score))
 
 
