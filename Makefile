@@ -27,7 +27,7 @@ bench: $(STAMP)          ## same, recording wall time and peak memory in outputs
 test: $(STAMP)           ## unit tests, smoke papermill runs, nbval default-profile runs, lab metrics
 	$(BIN)/python -m pytest tests -m "not notebook" -q
 	$(BIN)/python -m pytest tests -m notebook -q
-	$(BIN)/python -m pytest --nbval-lax notebooks -q -p no:cacheprovider
+	$(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=1200 notebooks -q -p no:cacheprovider
 	$(BIN)/python -m pytest tests/check_lab_results.py -q
 
 unit: $(STAMP)

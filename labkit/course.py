@@ -59,7 +59,10 @@ def execute(notebook: Path, output_dir: Path, profile: str = "lab", parameters: 
     params = {"profile": profile, "output_dir": str(output_dir), **(parameters or {})}
     cmd = [sys.executable, "-m", "labkit", "_execute", str(notebook), str(executed), json.dumps(params)]
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=notebook.parent)
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=notebook.parent)
+    except subprocess.TimeoutExpired:
+        proc = subprocess.CompletedProcess(cmd, 1, "", f"timed out after {timeout} s")
     wall = time.perf_counter() - t0
     peak = None
     for line in proc.stdout.splitlines():
@@ -79,7 +82,8 @@ def _execute_here(notebook: str, executed: str, params_json: str) -> int:
 
     try:
         papermill.execute_notebook(notebook, executed, parameters=json.loads(params_json),
-                                   progress_bar=False, cwd=str(Path(notebook).parent), kernel_name="python3")
+                                   progress_bar=False, cwd=str(Path(notebook).parent), kernel_name="python3",
+                                   execution_timeout=3600)
         status = 0
     except Exception as err:  # noqa: BLE001 - report any notebook failure, keep going
         message = getattr(err, "ename", type(err).__name__) + ": " + str(getattr(err, "evalue", err))

@@ -22,7 +22,7 @@ def execute_notebook(stem: str, output_dir: Path, **parameters) -> dict:
     notebook = NOTEBOOKS / f"{stem}.ipynb"
     papermill.execute_notebook(str(notebook), str(output_dir / f"{stem}.ipynb"),
                                parameters={"output_dir": str(output_dir), **parameters},
-                               cwd=str(NOTEBOOKS), progress_bar=False)
+                               cwd=str(NOTEBOOKS), progress_bar=False, execution_timeout=1200)
     return files.read_json(output_dir / stem / "metrics.json")
 
 
