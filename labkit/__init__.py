@@ -9,6 +9,8 @@ Modules, each named after what it holds:
 - ``rl``        reinforcement-learning episodes from gymnasium
 - ``plots``     image grids and training curves
 - ``progress``  progress bars for loops and Keras
+- ``checkpoints`` resumable training state
+- ``course``    headless runs, reports, student editions, sweeps (``python -m labkit``)
 - ``exercises`` check / hint / solution exercises
 """
 from .run import quiet_tensorflow as _quiet

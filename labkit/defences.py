@@ -22,6 +22,7 @@ import time
 import numpy as np
 
 from . import attacks
+from .checkpoints import resume
 from .progress import progress
 
 
@@ -59,12 +60,7 @@ def _fit(model, x, y, epochs, batch_size, train_step, learning_rate, checkpoint_
     optimizer = keras.optimizers.Adam(learning_rate)
     optimizer.build(model.trainable_variables)
     epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False)
-    manager = None
-    if checkpoint_dir is not None:
-        checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer, epoch=epoch_var)
-        manager = tf.train.CheckpointManager(checkpoint, str(checkpoint_dir), max_to_keep=1)
-        if manager.latest_checkpoint:
-            checkpoint.restore(manager.latest_checkpoint)
+    manager = resume(checkpoint_dir, model=model, optimizer=optimizer, epoch=epoch_var)
     step = tf.function(lambda xb, yb, *args: train_step(model, optimizer, xb, yb, *args),
                        reduce_retracing=True)
     history = {"loss": [], "accuracy": []}

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from . import files
+from .checkpoints import resume
 from .params import check_float, check_int
 
 import keras  # noqa: E402  (labkit's __init__ has quietened TensorFlow already)
@@ -248,9 +249,8 @@ def train(gan: GAN, images, labels=None, steps: int = 1000, batch_size: int = 64
     manager = None
     if checkpoint_dir is not None:
         checkpoint_dir = Path(checkpoint_dir)
-        manager = tf.train.CheckpointManager(gan.checkpoint(), str(checkpoint_dir), max_to_keep=1)
+        manager = resume(checkpoint_dir, checkpoint=gan.checkpoint(), strict=True)
         if manager.latest_checkpoint:
-            gan.checkpoint().restore(manager.latest_checkpoint).assert_existing_objects_matched()
             saved = checkpoint_dir / "history.npz"
             if saved.exists():
                 history = _history_from_arrays(files.read_npz(saved))

@@ -29,7 +29,7 @@ def image_grid(images, labels=None, ncols: int = 10, title: str | None = None, s
     return fig
 
 
-def training_curves(history: dict, title: str | None = None):
+def training_curves(history: dict, title: str | None = None, xlabel: str = "epoch"):
     """Plot each series of a Keras ``History.history`` dict; ``val_*`` shares a panel with its twin."""
     import matplotlib.pyplot as plt
 
@@ -40,7 +40,7 @@ def training_curves(history: dict, title: str | None = None):
         if f"val_{name}" in history:
             ax.plot(np.arange(1, len(history[name]) + 1), history[f"val_{name}"], label="validation")
             ax.legend()
-        ax.set_xlabel("epoch")
+        ax.set_xlabel(xlabel)
         ax.set_title(name)
     if title:
         fig.suptitle(title)

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .checkpoints import resume
+
 MISSING = "(missing)"
 
 
@@ -317,12 +319,7 @@ class ConditionalTabularGAN:
             return wdist, g_loss
 
         epoch = tf.Variable(0, dtype=tf.int64)
-        manager = None
-        if checkpoint_dir is not None:
-            ckpt = tf.train.Checkpoint(generator=gen, critic=critic, g_opt=g_opt, c_opt=c_opt, epoch=epoch)
-            manager = tf.train.CheckpointManager(ckpt, str(checkpoint_dir), max_to_keep=1)
-            if manager.latest_checkpoint:
-                ckpt.restore(manager.latest_checkpoint)
+        manager = resume(checkpoint_dir, generator=gen, critic=critic, g_opt=g_opt, c_opt=c_opt, epoch=epoch)
         steps = max(len(data) // batch_size, 1)
         from .progress import progress
         start = int(epoch.numpy())

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .checkpoints import resume
+
 FEATURES = ("Open", "High", "Low", "Close", "Adj Close", "Volume")
 DAILY = ("return", "gap", "upper", "lower", "volume_change")
 
@@ -489,12 +491,7 @@ class SequenceWGAN:
             return loss
 
         step = tf.Variable(0, dtype=tf.int64)
-        manager = None
-        if checkpoint_dir is not None:
-            ckpt = tf.train.Checkpoint(generator=gen, critic=critic, g_opt=g_opt, c_opt=c_opt, step=step)
-            manager = tf.train.CheckpointManager(ckpt, str(checkpoint_dir), max_to_keep=1)
-            if manager.latest_checkpoint:
-                ckpt.restore(manager.latest_checkpoint)
+        manager = resume(checkpoint_dir, generator=gen, critic=critic, g_opt=g_opt, c_opt=c_opt, step=step)
         from .progress import progress
         start = int(step.numpy())
         loop = range(start, iterations)
