@@ -154,6 +154,7 @@ class Run:
         return files.write_json(self.dir / "metrics.json", {
             "notebook": self.notebook, "profile": self.profile, "seed": self.seed,
             "config": vars(self.config), "elapsed_s": round(time.perf_counter() - self._t0, 2),
+            "peak_rss_mb": peak_rss_mb(),
             "environment": environment(), "metrics": self.metrics, "targets": self.targets,
         })
 
@@ -218,6 +219,16 @@ def parse_target(target: str) -> tuple[str, float]:
 def meets(value, target: dict) -> bool:
     """Whether ``value`` satisfies ``{"op": ">=", "value": 0.95}``."""
     return bool(_OPS[target["op"]](value, target["value"]))
+
+
+def peak_rss_mb() -> float | None:
+    """Peak resident memory of this process so far, in MB (None where the OS does not say)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(kb / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
 
 
 def environment() -> dict:

@@ -56,7 +56,7 @@ def jupyterlab(tmp_path):
     else:
         server.terminate()
         pytest.fail("JupyterLab did not start: " + (tmp_path / "jupyterlab.log").read_text()[-2000:])
-    yield url, token
+    yield url, token, tmp_path / "jupyterlab.log"
     server.terminate()
     server.wait(timeout=30)
 
@@ -68,29 +68,61 @@ def test_widget_slider_drives_the_figure(jupyterlab):
         pytest.skip("Debian's Chromium is not installed (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
-    url, token = jupyterlab
+    url, token, log = jupyterlab
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(f"{url}/lab/tree/01_dataset_types.ipynb?token={token}")
-        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
-        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+        try:
+            _drive(page, url, token)
+        except Exception:
+            page.screenshot(path=str(ARTEFACTS / "failure.png"), full_page=True)
+            print("JupyterLab log:\n" + log.read_text()[-3000:])
+            raise
+        finally:
+            browser.close()
+
+
+def _wait_for_widget(page, interact, started_within, timeout):
+    """True once the slider is shown; False if no cell started running within ``started_within`` s."""
+    started = False
+    for second in range(timeout):
+        if interact.count():
+            return True
+        errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+        if page.locator(".jp-OutputArea-output:has-text('Traceback')").count():
+            pytest.fail("a cell failed: " + page.locator(".jp-OutputArea-output:has-text('Traceback')").first.inner_text()[:1500])
+        started = started or page.locator(".jp-InputPrompt:has-text('*')").count() > 0 or errors.count() > 0 \
+            or page.locator(".jp-OutputArea-output").count() > 0
+        if not started and second >= started_within:
+            return False
+        page.wait_for_timeout(1000)
+    return False
+
+
+def _drive(page, url, token):
+    """Open the notebook, run all cells, move the slider, wait for the figure to change."""
+    page.goto(f"{url}/lab/tree/01_dataset_types.ipynb?token={token}")
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+    interact = page.locator(".widget-interact").first
+    for attempt in range(3):                     # the menu click is occasionally swallowed
         page.click(".jp-Notebook")
         page.get_by_role("menuitem", name="Run", exact=True).click()
         page.get_by_text("Run All Cells", exact=True).click()
-        interact = page.locator(".widget-interact").first
-        interact.wait_for(timeout=300_000)
-        figure = interact.locator("img").first
-        figure.wait_for(timeout=120_000)
-        before = figure.get_attribute("src")
-        handle = interact.locator(".noUi-handle").first
-        handle.focus()
-        handle.press("ArrowRight")
-        page.wait_for_function(
-            "([el, old]) => el.querySelector('img') && el.querySelector('img').src !== old",
-            arg=[interact.element_handle(), before], timeout=60_000)
-        interact.scroll_into_view_if_needed()
-        page.screenshot(path=str(ARTEFACTS / "widget.png"))
-        assert interact.locator(".widget-readout").first.inner_text().strip() == "1"
-        browser.close()
+        if _wait_for_widget(page, interact, started_within=60, timeout=300):
+            break
+    else:
+        pytest.fail("the notebook never showed its slider after three 'Run All Cells'")
+    figure = interact.locator("img").first
+    figure.wait_for(timeout=120_000)
+    before = figure.get_attribute("src")
+    handle = interact.locator(".noUi-handle").first
+    handle.focus()
+    handle.press("ArrowRight")
+    page.wait_for_function(
+        "([el, old]) => el.querySelector('img') && el.querySelector('img').src !== old",
+        arg=[interact.element_handle(), before], timeout=60_000)
+    interact.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTEFACTS / "widget.png"))
+    assert interact.locator(".widget-readout").first.inner_text().strip() == "1"
