@@ -126,3 +126,39 @@ def _drive(page, url, token):
     interact.scroll_into_view_if_needed()
     page.screenshot(path=str(ARTEFACTS / "widget.png"))
     assert interact.locator(".widget-readout").first.inner_text().strip() == "1"
+
+
+def test_report_opens_in_chromium(tmp_path):
+    """The course report renders in a real browser, with every metric beside its target."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is missing in CI: .ci/run installs the Debian package 'chromium'")
+        pytest.skip("Debian's Chromium is not installed (apt-get install chromium)")
+    import matplotlib.pyplot as plt
+    from playwright.sync_api import sync_playwright
+
+    from labkit import course, files
+
+    folder = tmp_path / "01_dataset_types"
+    folder.mkdir()
+    files.write_json(folder / "metrics.json", {
+        "notebook": "01_dataset_types", "profile": "lab", "seed": 0, "elapsed_s": 45.0,
+        "metrics": {"supervised_test_accuracy": 0.976, "clustering_ari": 0.34},
+        "targets": {"supervised_test_accuracy": {"op": ">=", "value": 0.95},
+                    "clustering_ari": {"op": ">=", "value": 0.5}}})
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.plot([0, 1], [0, 1])
+    files.save_figure(fig, folder / "curve.png")
+    html_path, _ = course.report(tmp_path)
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1100, "height": 800})
+        page.goto(html_path.resolve().as_uri())
+        rows = page.locator("tr")
+        assert rows.count() == 3
+        assert "supervised_test_accuracy" in rows.nth(1).inner_text() and "pass" in rows.nth(1).inner_text()
+        assert "miss" in rows.nth(2).inner_text()
+        assert page.locator("img").evaluate("img => img.naturalWidth") > 0     # the figure decoded
+        page.screenshot(path=str(ARTEFACTS / "report.png"), full_page=True)
+        browser.close()

@@ -135,3 +135,12 @@ def test_run_and_bench_summary(tiny_course, tmp_path, capsys, monkeypatch):
     entry = files.read_json(bench)["notebooks"][0]
     assert entry["status"] == "ok" and entry["peak_rss_mb"] > 50 and entry["wall_s"] > 0
     assert main(["report", "--output", str(tmp_path / "o")]) == 0
+
+
+@pytest.mark.notebook
+def test_student_edition_of_a_course_notebook_runs(tmp_path):
+    edition = course.student_edition(NOTEBOOKS / "01_dataset_types.ipynb", tmp_path)
+    result = course.execute(edition, tmp_path / "out", "smoke")
+    assert result["status"] == "ok", result["error"]
+    outputs = json.dumps([c.get("outputs") for c in nbformat.read(result["executed"], as_version=4).cells])
+    assert outputs.count("not attempted") == 3
