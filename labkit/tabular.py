@@ -271,6 +271,8 @@ class ConditionalTabularGAN:
             gp_weight: float = 10.0, checkpoint_dir=None, progress_desc: str | None = "tabular GAN"):
         import tensorflow as tf
 
+        from .gan import wgan_gp_critic_loss
+
         frame = self.spec.check(frame, "training table")
         data = self.transformer.fit(frame).transform(frame)
         self._setup_conditions(data)
@@ -294,16 +296,8 @@ class ConditionalTabularGAN:
             z = tf.concat([tf.random.normal((n, self.noise_dim)), cond], axis=1)
             fake = self._activate(tf, gen(z, training=True))
             real_in, fake_in = tf.concat([real, cond], 1), tf.concat([fake, cond], 1)
-            eps = tf.random.uniform((n, 1))
-            mixed = eps * real_in + (1 - eps) * fake_in
             with tf.GradientTape() as tape:
-                with tf.GradientTape() as inner:
-                    inner.watch(mixed)
-                    s_mixed = critic(mixed, training=True)
-                grad = inner.gradient(s_mixed, mixed)
-                gp = tf.reduce_mean(tf.square(tf.sqrt(tf.reduce_sum(grad ** 2, 1) + 1e-12) - 1.0))
-                wdist = tf.reduce_mean(critic(real_in, training=True)) - tf.reduce_mean(critic(fake_in, training=True))
-                c_loss = -wdist + gp_weight * gp
+                c_loss, wdist = wgan_gp_critic_loss(critic, real_in, fake_in, gp_weight)
             c_opt.apply_gradients(zip(tape.gradient(c_loss, critic.trainable_variables), critic.trainable_variables))
             z = tf.concat([tf.random.normal((n, self.noise_dim)), cond], axis=1)
             with tf.GradientTape() as tape:

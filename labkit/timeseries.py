@@ -459,6 +459,8 @@ class SequenceWGAN:
         """Train on ``data`` (n, steps, channels) for ``iterations`` generator steps."""
         import tensorflow as tf
 
+        from .gan import wgan_gp_critic_loss
+
         data = np.asarray(data, dtype=np.float32)
         if data.shape[1:] != (self.steps, self.channels):
             raise ValueError(f"data must have shape (n, {self.steps}, {self.channels}), got {data.shape}")
@@ -469,16 +471,8 @@ class SequenceWGAN:
         @tf.function
         def critic_step(real, zs, zg):
             fake = gen([zs, zg], training=True)
-            eps = tf.random.uniform((tf.shape(real)[0], 1, 1))
-            mixed = eps * real + (1 - eps) * fake
             with tf.GradientTape() as tape:
-                with tf.GradientTape() as inner:
-                    inner.watch(mixed)
-                    score_mixed = critic(mixed, training=True)
-                grad = inner.gradient(score_mixed, mixed)
-                norm = tf.sqrt(tf.reduce_sum(tf.square(grad), axis=[1, 2]) + 1e-12)
-                wdist = tf.reduce_mean(critic(real, training=True)) - tf.reduce_mean(critic(fake, training=True))
-                loss = -wdist + gp_weight * tf.reduce_mean(tf.square(norm - 1.0))
+                loss, wdist = wgan_gp_critic_loss(critic, real, fake, gp_weight)
             c_opt.apply_gradients(zip(tape.gradient(loss, critic.trainable_variables),
                                       critic.trainable_variables))
             return wdist
