@@ -318,3 +318,81 @@ def throughput_table(images, pipelines: dict, loops: dict, batch_size: int = 256
         for name, run in runs.items():
             best[name] = max(best[name], _best_rate(len(images), run, 1))
     return best
+
+
+# --- differentiable augmentation for GAN training (DiffAugment, Zhao et al. 2020) -------------
+
+DIFF_AUGMENT_OPS = ("brightness", "contrast", "translation", "cutout")
+
+
+def check_diff_augment(policy) -> tuple:
+    """Parse a DiffAugment policy such as ``"translation,cutout"`` into a tuple of operations.
+
+    ``None`` or ``""`` means no augmentation (an empty tuple). Unknown names raise a
+    :class:`~labkit.params.ParameterError` listing the allowed ones.
+    """
+    if policy is None or policy == "":
+        return ()
+    if isinstance(policy, str):
+        policy = [p.strip() for p in policy.split(",") if p.strip()]
+    ops = tuple(policy)
+    for op in ops:
+        if op not in DIFF_AUGMENT_OPS:
+            raise ParameterError("diffaugment", op, "comma-separated names from " + ", ".join(DIFF_AUGMENT_OPS))
+    return ops
+
+
+def _shift_matrices(shifts, size):
+    """(N, size, size) matrices M with (M @ v)[i] = v[i - shift]: an integer shift with zero fill."""
+    import tensorflow as tf
+
+    rows = tf.range(size)[None, :, None]
+    cols = tf.range(size)[None, None, :]
+    return tf.cast(tf.equal(cols, rows - shifts[:, None, None]), tf.float32)
+
+
+def diff_augment(images, policy="translation,cutout,brightness,contrast", translation: float = 0.125,
+                 cutout: float = 0.5):
+    """DiffAugment: random, *differentiable* transforms of a batch (N, H, W, C) in [-1, 1].
+
+    Gradients flow through every operation to the images, so a GAN can apply the same kind of
+    transform to real and generated images whenever the discriminator looks at them — D never
+    sees an un-augmented image and cannot memorise the few real ones, while G still learns the
+    un-augmented distribution (the transforms are applied *after* G). Each image gets its own draw:
+
+    * ``brightness``: add U(-0.5, 0.5); ``contrast``: scale the deviation from the image mean by U(0.5, 1.5);
+    * ``translation``: shift by up to ``translation`` × size pixels in each direction, filling with 0;
+    * ``cutout``: set a square of side ``cutout`` × size at a random place to 0.
+
+    Operations run in the order brightness, contrast, translation, cutout, whatever the policy's order.
+    """
+    import tensorflow as tf
+
+    ops = check_diff_augment(policy)
+    translation = check_float("translation", translation, minimum=0.0, maximum=0.5)
+    cutout = check_float("cutout", cutout, minimum=0.0, maximum=1.0)
+    x = tf.convert_to_tensor(images, tf.float32)
+    if x.shape.rank != 4:
+        raise ValueError(f"images must have shape (N, H, W, C), got {x.shape}")
+    n = tf.shape(x)[0]
+    height, width = int(x.shape[1]), int(x.shape[2])
+    if "brightness" in ops:
+        x = x + tf.random.uniform([n, 1, 1, 1], -0.5, 0.5)
+    if "contrast" in ops:
+        mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
+        x = (x - mean) * tf.random.uniform([n, 1, 1, 1], 0.5, 1.5) + mean
+    if "translation" in ops:
+        dy_max, dx_max = int(height * translation + 0.5), int(width * translation + 0.5)
+        dy = tf.random.uniform([n], -dy_max, dy_max + 1, dtype=tf.int32)
+        dx = tf.random.uniform([n], -dx_max, dx_max + 1, dtype=tf.int32)
+        x = tf.einsum("nij,njkc->nikc", _shift_matrices(dy, height), x)
+        x = tf.einsum("nkl,nilc->nikc", _shift_matrices(dx, width), x)
+    if "cutout" in ops:
+        half_h, half_w = int(height * cutout + 0.5) // 2, int(width * cutout + 0.5) // 2
+        cy = tf.random.uniform([n, 1, 1], 0, height, dtype=tf.int32)
+        cx = tf.random.uniform([n, 1, 1], 0, width, dtype=tf.int32)
+        dy = tf.range(height)[None, :, None] - cy
+        dx = tf.range(width)[None, None, :] - cx
+        inside = (dy >= -half_h) & (dy < half_h) & (dx >= -half_w) & (dx < half_w)
+        x = x * (1.0 - tf.cast(inside, tf.float32))[..., None]
+    return x
