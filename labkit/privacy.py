@@ -1,0 +1,454 @@
+"""Privacy of synthetic data, measured: distances, membership inference, DP-SGD and its accounting.
+
+Distances (any modality, on rows of a matrix — flattened images, encoded tables)::
+
+    nearest_distances(query, reference, k=2)       # (N, k) sorted Euclidean distances
+    dcr_summary(synthetic, train, holdout)         # distance to closest record + NN distance ratio
+
+Membership inference (Shokri et al. 2017; for generators: Hayes et al. 2019, Chen et al. 2020)::
+
+    scores = distance_attack_scores(candidates, synthetic)      # -distance to the closest synthetic
+    attack = membership_auc(scores[members], scores[non_members])   # ROC AUC with a DeLong interval
+
+Differential privacy (Abadi et al. 2016): :func:`per_example_gradients`, :func:`clip_per_example`
+and :func:`noisy_mean` are DP-SGD's three steps; :func:`fit` runs them with Poisson-subsampled
+batches. Privacy accounting is done by Google's ``dp_accounting`` library (:func:`epsilon`,
+:func:`noise_for_epsilon`), never by a home-made bound.
+
+The generator under attack is a small conditional VAE (:func:`build_cvae`, :func:`cvae_losses`),
+reusing the ELBO pieces of :mod:`labkit.vae`; its labelled samples feed a train-on-synthetic test.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .params import ParameterError, check_float, check_int
+
+# --- distances ---------------------------------------------------------------------------------
+
+
+def _as_rows(x, name: str) -> np.ndarray:
+    """Any array with a leading sample axis -> float64 (N, D); images are flattened."""
+    a = np.asarray(x, dtype=np.float64)
+    if a.ndim < 2:
+        raise ValueError(f"{name} must have a sample axis and at least one feature, got shape {a.shape}")
+    a = a.reshape(len(a), -1)
+    if len(a) == 0:
+        raise ValueError(f"{name} is empty")
+    if not np.isfinite(a).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return a
+
+
+def nearest_distances(query, reference, k: int = 1, chunk: int = 1000) -> np.ndarray:
+    """Euclidean distances from each query row to its ``k`` nearest reference rows, sorted: (N, k)."""
+    q, r = _as_rows(query, "query"), _as_rows(reference, "reference")
+    k = check_int("k", k, minimum=1, maximum=len(r))
+    if q.shape[1] != r.shape[1]:
+        raise ValueError(f"query and reference must have the same number of features, "
+                         f"got {q.shape[1]} and {r.shape[1]}")
+    r_sq = (r ** 2).sum(1)
+    out = np.empty((len(q), k))
+    for start in range(0, len(q), chunk):
+        block = q[start:start + chunk]
+        d = np.maximum((block ** 2).sum(1)[:, None] + r_sq[None, :] - 2 * block @ r.T, 0.0)
+        part = np.partition(d, k - 1, axis=1)[:, :k] if k < len(r) else d
+        out[start:start + chunk] = np.sqrt(np.sort(part, axis=1)[:, :k])
+    return out
+
+
+def dcr_summary(synthetic, train, holdout, quantile: float = 0.05) -> dict:
+    """Distance to closest record (DCR) and nearest-neighbour distance ratio (NNDR), two ways.
+
+    Synthetic rows are measured against the training rows, and so are real *held-out* rows: the
+    held-out side is what "new data from the same source" looks like. ``dcr_ratio`` = median DCR of
+    synthetic / median DCR of held-out rows: about 1 when the generator does not sit closer to its
+    training data than fresh data do, well below 1 when it copies. NNDR = distance to the closest /
+    to the second-closest training row: near 0 when a row hugs one particular training record.
+    ``close_share_*`` is the share of rows closer than the held-out side's ``quantile`` of DCR.
+    """
+    if not 0 < quantile < 1:
+        raise ParameterError("quantile", quantile, "a number strictly between 0 and 1")
+    syn = nearest_distances(synthetic, train, k=2)
+    hold = nearest_distances(holdout, train, k=2)
+    threshold = float(np.quantile(hold[:, 0], quantile))
+    nndr = lambda d: d[:, 0] / np.maximum(d[:, 1], 1e-12)  # noqa: E731
+    return {
+        "dcr_synthetic_median": float(np.median(syn[:, 0])),
+        "dcr_holdout_median": float(np.median(hold[:, 0])),
+        "dcr_ratio": float(np.median(syn[:, 0]) / max(np.median(hold[:, 0]), 1e-12)),
+        "nndr_synthetic_median": float(np.median(nndr(syn))),
+        "nndr_holdout_median": float(np.median(nndr(hold))),
+        "close_share_synthetic": float((syn[:, 0] < threshold).mean()),
+        "close_share_holdout": float((hold[:, 0] < threshold).mean()),
+        "dcr_synthetic": syn[:, 0], "dcr_holdout": hold[:, 0],
+    }
+
+
+# --- membership inference ----------------------------------------------------------------------
+
+
+def distance_attack_scores(candidates, synthetic) -> np.ndarray:
+    """A black-box attack on a released synthetic set: score = -(distance to the closest synthetic row).
+
+    A generator that memorised its training data places samples near its members, so members
+    get higher scores than non-members. Needs only the synthetic data, not the model.
+    """
+    return -nearest_distances(candidates, synthetic, k=1)[:, 0]
+
+
+def loss_attack_scores(per_example_loss, arrays, draws: int = 8, noise_dim: int = 0, seed: int = 0,
+                       batch_size: int = 500) -> np.ndarray:
+    """A white-box attack (Yeom et al. 2018): score = -(the model's loss on the candidate).
+
+    Models fit their training examples better than new ones. ``per_example_loss(*arrays[, noise])``
+    returns one loss per example; with ``noise_dim`` the loss is averaged over ``draws`` standard-
+    normal draws of that size (a VAE's negative ELBO), else computed once.
+    """
+    arrays = tuple(np.asarray(a) for a in arrays)
+    n = len(arrays[0])
+    rng = np.random.default_rng(seed)
+    total = np.zeros(n)
+    rounds = check_int("draws", draws, minimum=1) if noise_dim else 1
+    for _ in range(rounds):
+        for start in range(0, n, batch_size):
+            part = [a[start:start + batch_size] for a in arrays]
+            part += _draw(rng, len(part[0]), noise_dim)
+            total[start:start + batch_size] += np.asarray(per_example_loss(*part), dtype=np.float64)
+    return -total / rounds
+
+
+def _check_scores(scores, name):
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    if len(s) < 2:
+        raise ValueError(f"{name} needs at least 2 scores, got {len(s)}")
+    if not np.isfinite(s).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return s
+
+
+def _psi(members, non_members):
+    """Mann-Whitney kernel: 1 if member > non-member, 1/2 on ties, 0 otherwise (m x n)."""
+    return (members[:, None] > non_members[None, :]) + 0.5 * (members[:, None] == non_members[None, :])
+
+
+def auc(member_scores, non_member_scores) -> float:
+    """ROC AUC of "member" against "non-member" scores: P(member scores higher), ties counted 1/2."""
+    m = _check_scores(member_scores, "member_scores")
+    n = _check_scores(non_member_scores, "non_member_scores")
+    return float(_psi(m, n).mean())
+
+
+@dataclass
+class AttackResult:
+    """An attack's ROC AUC with a confidence interval (``level``) and the sample sizes behind it."""
+
+    auc: float
+    low: float
+    high: float
+    level: float
+    method: str
+    members: int
+    non_members: int
+
+    def __str__(self):
+        return (f"AUC {self.auc:.3f} [{self.low:.3f}, {self.high:.3f}] ({self.level:.0%} {self.method}, "
+                f"{self.members} members vs {self.non_members} non-members)")
+
+    def as_dict(self):
+        return {"auc": self.auc, "low": self.low, "high": self.high, "level": self.level,
+                "method": self.method, "members": self.members, "non_members": self.non_members}
+
+
+def membership_auc(member_scores, non_member_scores, level: float = 0.95, method: str = "delong",
+                   bootstrap: int = 1000, seed: int = 0) -> AttackResult:
+    """ROC AUC of a membership-inference attack with a confidence interval.
+
+    ``method="delong"``: the variance of the Mann-Whitney AUC from its structural components
+    (DeLong et al. 1988), normal interval clipped to [0, 1]. ``method="bootstrap"``: percentile
+    interval over ``bootstrap`` resamples of members and non-members (each resampled on its own).
+    An interval containing 0.5 means the attack is not distinguishable from guessing.
+    """
+    from scipy.stats import norm
+
+    m = _check_scores(member_scores, "member_scores")
+    n = _check_scores(non_member_scores, "non_member_scores")
+    level = check_float("level", level, 0.5, 0.999)
+    psi = _psi(m, n)
+    value = float(psi.mean())
+    if method == "delong":
+        v10, v01 = psi.mean(1), psi.mean(0)
+        se = math.sqrt(v10.var(ddof=1) / len(m) + v01.var(ddof=1) / len(n))
+        z = norm.ppf(0.5 + level / 2)
+        low, high = max(0.0, value - z * se), min(1.0, value + z * se)
+    elif method == "bootstrap":
+        rng = np.random.default_rng(seed)
+        draws = [psi[rng.integers(0, len(m), len(m))][:, rng.integers(0, len(n), len(n))].mean()
+                 for _ in range(check_int("bootstrap", bootstrap, minimum=10))]
+        low, high = (float(v) for v in np.quantile(draws, [0.5 - level / 2, 0.5 + level / 2]))
+    else:
+        raise ParameterError("method", method, "'delong' or 'bootstrap'")
+    return AttackResult(value, float(low), float(high), level, method, len(m), len(n))
+
+
+def roc_curve_points(member_scores, non_member_scores):
+    """(false-positive rate, true-positive rate) of the attack at every threshold, for a plot."""
+    m = _check_scores(member_scores, "member_scores")
+    n = _check_scores(non_member_scores, "non_member_scores")
+    thresholds = np.unique(np.concatenate([m, n]))[::-1]
+    tpr = np.concatenate([[0.0], [(m >= t).mean() for t in thresholds]])
+    fpr = np.concatenate([[0.0], [(n >= t).mean() for t in thresholds]])
+    return fpr, tpr
+
+
+# --- privacy accounting (dp_accounting) ---------------------------------------------------------
+
+
+def dp_sgd_event(noise_multiplier: float, sample_rate: float, steps: int):
+    """The DpEvent of DP-SGD: ``steps`` compositions of a Poisson-subsampled Gaussian mechanism."""
+    import dp_accounting
+
+    noise_multiplier = check_float("noise_multiplier", noise_multiplier, minimum=0.0)
+    sample_rate = check_float("sample_rate", sample_rate, 0.0, 1.0)
+    steps = check_int("steps", steps, minimum=0)
+    gaussian = dp_accounting.GaussianDpEvent(noise_multiplier)
+    return dp_accounting.SelfComposedDpEvent(dp_accounting.PoissonSampledDpEvent(sample_rate, gaussian), steps)
+
+
+def _accountant(kind: str):
+    from dp_accounting import pld, rdp
+
+    if kind == "rdp":
+        return rdp.RdpAccountant()
+    if kind == "pld":
+        return pld.PLDAccountant()
+    raise ParameterError("accountant", kind, "'rdp' (Renyi DP) or 'pld' (privacy loss distributions)")
+
+
+def epsilon(noise_multiplier: float, sample_rate: float, steps: int, delta: float,
+            accountant: str = "rdp") -> float:
+    """ε of DP-SGD at ``delta``, from dp_accounting's RDP (default) or PLD accountant.
+
+    Noise multiplier 0 (no noise) gives ε = ∞.
+    """
+    check_float("delta", delta, 0.0, 1.0)
+    event = dp_sgd_event(noise_multiplier, sample_rate, steps)
+    if noise_multiplier == 0 and sample_rate > 0 and steps > 0:
+        return math.inf
+    acc = _accountant(accountant)
+    acc.compose(event)
+    return float(acc.get_epsilon(delta))
+
+
+def noise_for_epsilon(target_epsilon: float, sample_rate: float, steps: int, delta: float,
+                      accountant: str = "rdp") -> float:
+    """The smallest noise multiplier whose DP-SGD run meets (target_epsilon, delta); dp_accounting's
+    ``calibrate_dp_mechanism`` searches it (within 1e-4)."""
+    import dp_accounting
+
+    target_epsilon = check_float("target_epsilon", target_epsilon, minimum=1e-6)
+    check_float("delta", delta, 0.0, 1.0)
+    dp_sgd_event(1.0, sample_rate, steps)                  # validates the other arguments
+    return float(dp_accounting.calibrate_dp_mechanism(
+        lambda: _accountant(accountant), lambda sigma: dp_sgd_event(sigma, sample_rate, steps),
+        target_epsilon, delta,
+        bracket_interval=dp_accounting.LowerEndpointAndGuess(0.05, 1.0), tol=1e-4))
+
+
+# --- DP-SGD in TensorFlow ------------------------------------------------------------------------
+
+
+def per_example_gradients(loss_fn, variables, batch):
+    """Gradients of each example's loss, one tensor (N, *shape) per variable.
+
+    ``loss_fn(*tensors)`` returns one loss per example for a batch; ``batch`` is a tuple of tensors
+    sharing their first axis. The loop over examples is vectorised (``tf.vectorized_map``).
+    """
+    import tensorflow as tf
+
+    def one(example):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(loss_fn(*[t[None] for t in example]))
+        return tape.gradient(loss, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+
+    return tf.vectorized_map(one, tuple(batch))
+
+
+def clip_per_example(grads, clip_norm):
+    """Scale each example's gradient (all variables together) to L2 norm at most ``clip_norm``.
+
+    Returns the clipped gradients and the norms before clipping, shape (N,).
+    """
+    import tensorflow as tf
+
+    squares = [tf.reduce_sum(tf.reshape(tf.square(g), [tf.shape(g)[0], -1]), axis=1) for g in grads]
+    norms = tf.sqrt(tf.add_n(squares))
+    factor = tf.minimum(1.0, clip_norm / tf.maximum(norms, 1e-12))
+    clipped = [g * tf.reshape(factor, [-1] + [1] * (len(g.shape) - 1)) for g in grads]
+    return clipped, norms
+
+
+def noisy_mean(clipped, clip_norm, noise_multiplier, denominator, noise):
+    """Sum the clipped gradients, add N(0, (noise_multiplier * clip_norm)²) to every coordinate and
+    divide by ``denominator`` (the *expected* batch size under Poisson sampling, so the batch size
+    itself reveals nothing). ``noise`` is a ``tf.random.Generator``."""
+    import tensorflow as tf
+
+    return [(tf.reduce_sum(g, axis=0) + noise.normal(tf.shape(g)[1:]) * (noise_multiplier * clip_norm))
+            / denominator for g in clipped]
+
+
+def dp_gradients(loss_fn, variables, batch, clip_norm, noise_multiplier, denominator, noise):
+    """DP-SGD's gradient: per-example gradients, clipped, summed, noised, divided. Returns
+    (gradients, per-example norms before clipping)."""
+    grads = per_example_gradients(loss_fn, variables, batch)
+    clipped, norms = clip_per_example(grads, clip_norm)
+    return noisy_mean(clipped, clip_norm, noise_multiplier, denominator, noise), norms
+
+
+def _draw(rng, n, noise_dim):
+    return [rng.standard_normal((n, noise_dim), dtype=np.float32)] if noise_dim else []
+
+
+@dataclass
+class PrivacySpec:
+    """DP-SGD settings: ``noise_multiplier`` None trains without clipping or noise."""
+
+    clip_norm: float = 1.0
+    noise_multiplier: float | None = None
+    delta: float = 1e-5
+
+
+def fit(loss_fn, variables, arrays, steps: int, batch_size: int, learning_rate: float = 1e-3,
+        privacy: PrivacySpec | None = None, noise_dim: int = 0, seed: int = 0, checkpoint_dir=None,
+        progress_desc: str | None = "training", trackables: dict | None = None) -> dict:
+    """Train ``variables`` on ``loss_fn`` (one loss per example) with Adam, privately or not.
+
+    Without ``privacy`` (or with ``noise_multiplier=None``): plain minibatches of ``batch_size``
+    drawn without replacement each epoch. With privacy: every example joins a step's batch with
+    probability q = batch_size / N (Poisson sampling, what the accountant assumes), and the step
+    uses :func:`dp_gradients`. With ``noise_dim`` > 0 every example also gets a fresh standard-normal
+    vector of that length each step, appended to its arrays (a VAE's reparameterisation draw).
+    Batches and noise depend on (seed, step), so a run resumed from
+    ``checkpoint_dir`` (via :func:`labkit.checkpoints.resume`) continues as it would have.
+    Returns the history: loss per step, mean per-example gradient norm, q, steps and (if private)
+    ε from the RDP accountant.
+    """
+    import keras
+    import tensorflow as tf
+
+    from .checkpoints import resume
+    from .progress import progress
+
+    arrays = tuple(np.asarray(a) for a in arrays)
+    n = len(arrays[0])
+    if any(len(a) != n for a in arrays):
+        raise ValueError("all training arrays must have the same length")
+    steps = check_int("steps", steps, minimum=0)
+    batch_size = check_int("batch_size", batch_size, minimum=1, maximum=n)
+    private = privacy is not None and privacy.noise_multiplier is not None
+    q = batch_size / n
+    optimizer = keras.optimizers.Adam(check_float("learning_rate", learning_rate, minimum=0.0))
+    noise = tf.random.Generator.from_seed(seed + 1)
+    step = tf.Variable(0, dtype=tf.int64)
+    optimizer.build(variables)
+    manager = resume(checkpoint_dir, optimizer=optimizer, noise=noise, step=step,
+                     **{f"var_{i}": v for i, v in enumerate(variables)}, **(trackables or {}))
+    signature = [tf.TensorSpec((None,) + a.shape[1:], tf.as_dtype(a.dtype)) for a in arrays]
+    if noise_dim:
+        signature.append(tf.TensorSpec((None, noise_dim), tf.float32))
+
+    @tf.function(input_signature=signature, reduce_retracing=True)
+    def private_step(*batch):
+        grads, norms = dp_gradients(loss_fn, variables, batch, float(privacy.clip_norm),
+                                    float(privacy.noise_multiplier), float(batch_size), noise)
+        optimizer.apply_gradients(zip(grads, variables))
+        return tf.reduce_mean(loss_fn(*batch)), tf.reduce_mean(norms)
+
+    @tf.function(input_signature=signature, reduce_retracing=True)
+    def plain_step(*batch):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(loss_fn(*batch))
+        grads = tape.gradient(loss, variables)
+        optimizer.apply_gradients(zip(grads, variables))
+        return loss, tf.linalg.global_norm(grads)
+
+    history = {"loss": [], "grad_norm": [], "sample_rate": q, "resumed_from_step": int(step.numpy())}
+    loop = range(int(step.numpy()), steps)
+    if progress_desc is not None:
+        loop = progress(loop, total=len(loop), desc=progress_desc)
+    for s in loop:
+        rng = np.random.default_rng([seed, s])
+        if private:
+            index = np.flatnonzero(rng.random(n) < q)
+            if len(index) == 0:                     # an empty Poisson batch: only noise (rare)
+                index = rng.integers(0, n, 1)
+            loss, norm = private_step(*(a[index] for a in arrays), *_draw(rng, len(index), noise_dim))
+        else:
+            epoch, within = divmod(s * batch_size, n)
+            order = np.random.default_rng([seed, epoch]).permutation(n)
+            index = order[within:within + batch_size]
+            loss, norm = plain_step(*(a[index] for a in arrays), *_draw(rng, len(index), noise_dim))
+        history["loss"].append(float(loss))
+        history["grad_norm"].append(float(norm))
+        step.assign(s + 1)
+        if manager is not None and ((s + 1) % 200 == 0 or s + 1 == steps):
+            manager.save()
+    history["steps"] = steps
+    if private:
+        history["epsilon"] = epsilon(privacy.noise_multiplier, q, steps, privacy.delta)
+        history["delta"] = privacy.delta
+    return history
+
+
+# --- the generator under attack: a small conditional VAE ---------------------------------------
+
+
+def build_cvae(latent_dim: int = 16, hidden: int = 256, num_classes: int = 10):
+    """A conditional VAE for 28x28 digits: encoder (image, one-hot label) -> [mean, log_var];
+    decoder (z, one-hot label) -> Bernoulli logits (N, 28, 28, 1). One hidden layer each."""
+    import keras
+    from keras import layers
+
+    latent_dim = check_int("latent_dim", latent_dim, minimum=1)
+    hidden = check_int("hidden", hidden, minimum=1)
+    image, label = keras.Input((28, 28, 1)), keras.Input((num_classes,))
+    h = layers.Dense(hidden, activation="relu")(layers.Concatenate()([layers.Flatten()(image), label]))
+    encoder = keras.Model([image, label], [layers.Dense(latent_dim)(h), layers.Dense(latent_dim)(h)],
+                          name="cvae_encoder")
+    z, label2 = keras.Input((latent_dim,)), keras.Input((num_classes,))
+    h = layers.Dense(hidden, activation="relu")(layers.Concatenate()([z, label2]))
+    logits = layers.Reshape((28, 28, 1))(layers.Dense(784)(h))
+    decoder = keras.Model([z, label2], logits, name="cvae_decoder")
+    return encoder, decoder
+
+
+def cvae_losses(encoder, decoder, x, label, eps, beta: float = 1.0):
+    """Per-example negative ELBO of a conditional VAE: -E_q[log p(x|z,y)] + beta * KL(q(z|x,y) || N(0,I)).
+
+    ``x``: grey digits in [0, 1] used as Bernoulli targets; ``eps``: the standard-normal draw of the
+    reparameterisation (passed in, so per-example gradients stay deterministic).
+    """
+    import tensorflow as tf
+
+    from .vae import bernoulli_log_likelihood, kl_standard_normal, reparameterize
+
+    x, label, eps = (tf.convert_to_tensor(a, tf.float32) for a in (x, label, eps))
+    mean, log_var = encoder([x, label])
+    z = reparameterize(mean, log_var, eps)
+    return beta * kl_standard_normal(mean, log_var) - bernoulli_log_likelihood(x, decoder([z, label]))
+
+
+def cvae_sample(decoder, labels, seed: int = 0, num_classes: int = 10) -> np.ndarray:
+    """Images (pixel means in [0, 1], (N, 28, 28)) of the given digit labels, z ~ N(0, I)."""
+    labels = np.asarray(labels, dtype=int)
+    z = np.random.default_rng(seed).standard_normal((len(labels), decoder.input_shape[0][-1]))
+    out = []
+    for start in range(0, len(labels), 1000):
+        logits = decoder([z[start:start + 1000].astype("float32"),
+                          np.eye(num_classes, dtype="float32")[labels[start:start + 1000]]], training=False)
+        out.append(1.0 / (1.0 + np.exp(-np.asarray(logits)[..., 0])))
+    return np.concatenate(out).astype("float32")
