@@ -137,6 +137,7 @@ class StyleGenerator(keras.Model):
         self.w_avg = self.add_weight(name="w_avg", shape=(self.w_dim,), initializer="zeros",
                                      trainable=False)
         self.synthesize(self.map(tf.zeros((1, self.latent_dim))))
+        self.built = True
 
     # -- mapping network ------------------------------------------------------------------
     def map(self, z):
@@ -318,28 +319,34 @@ class StyleGAN(GAN):
         return self.ema_generator if averaged and self.ema_generator is not None else self.generator
 
     def generate(self, noise, labels=None, batch_size: int = 1000, averaged: bool = True,
-                 psi: float = 1.0, noise_seed: int | None = 0) -> np.ndarray:
+                 psi: float = 1.0, noise_seed: int | None = 0, shared_noise: bool = False) -> np.ndarray:
         """Images in [0, 1] (N, 32, 32) from latent vectors z; ``psi`` < 1 truncates in w.
 
-        ``noise_seed`` fixes the per-layer noise maps (``None``: fresh random noise).
+        ``noise_seed`` fixes the per-layer noise maps (``None``: fresh random noise);
+        ``shared_noise=True`` gives every image the same maps, so only the styles differ.
         """
         g = self._generator(averaged)
         z = np.asarray(noise, dtype=np.float32).reshape(-1, self.latent_dim)
         w = g.truncate(g.map(z), psi)
         return self.synthesize(g.broadcast(w), noise_seed=noise_seed, batch_size=batch_size,
-                               averaged=averaged)
+                               averaged=averaged, shared_noise=shared_noise)
 
     def synthesize(self, ws, noise_seed: int | None = 0, batch_size: int = 1000,
-                   averaged: bool = True) -> np.ndarray:
+                   averaged: bool = True, shared_noise: bool = False) -> np.ndarray:
         """Images in [0, 1] from per-layer ws (N, num_ws, w_dim), with seeded noise maps."""
         g = self._generator(averaged)
         ws = np.asarray(ws, np.float32)
         rng = None if noise_seed is None else np.random.default_rng(noise_seed)
+        one = None if rng is None else [rng.standard_normal(s).astype(np.float32) for s in g.noise_shapes(1)]
         out = []
         for start in range(0, len(ws), batch_size):
             chunk = ws[start:start + batch_size]
-            noise = None if rng is None else [rng.standard_normal(s).astype(np.float32)
-                                              for s in g.noise_shapes(len(chunk))]
+            if rng is None:
+                noise = None
+            elif shared_noise:
+                noise = [np.repeat(m, len(chunk), axis=0) for m in one]
+            else:
+                noise = [rng.standard_normal(s).astype(np.float32) for s in g.noise_shapes(len(chunk))]
             out.append(g.synthesize(chunk, noise).numpy())
         return to_unit(np.concatenate(out))
 
