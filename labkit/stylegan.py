@@ -124,20 +124,43 @@ class StyleGenerator(keras.Model):
             raise ParameterError("channels", channels, f"{len(RESOLUTIONS)} positive widths "
                                  f"(for {', '.join(f'{r} px' for r in RESOLUTIONS)})")
         self.w_avg_beta = check_float("w_avg_beta", w_avg_beta, minimum=0.0, maximum=1.0)
-        self.mapping = [layers.Dense(self.w_dim, name=f"mapping_{i}") for i in range(self.mapping_layers)]
-        self.convs = [ModulatedConv2D(c, 3, name=f"conv_{r}") for c, r in zip(self.channels, RESOLUTIONS)]
-        self.noises = [NoiseInput(name=f"noise_{r}") for r in RESOLUTIONS]
+        # one named attribute per layer (not lists): tf.train.Checkpoint tracks attributes only
+        for i in range(self.mapping_layers):
+            setattr(self, f"mapping_{i}", layers.Dense(self.w_dim, name=f"mapping_{i}"))
+        for c, r in zip(self.channels, RESOLUTIONS):
+            setattr(self, f"conv_{r}", ModulatedConv2D(c, 3, name=f"conv_{r}"))
+            setattr(self, f"noise_{r}", NoiseInput(name=f"noise_{r}"))
         self.to_grey = ModulatedConv2D(1, 1, demodulate=False, name="to_grey")
-        self.num_ws = len(self.convs) + 1
+        self.num_ws = len(RESOLUTIONS) + 1
         # build every weight now, so that a loaded model and an EMA copy have them too
         self.const = self.add_weight(name="const", shape=(1, 4, 4, self.channels[0]),
                                      initializer=keras.initializers.RandomNormal(stddev=1.0))
-        self.biases = [self.add_weight(name=f"bias_{r}", shape=(c,), initializer="zeros")
-                       for c, r in zip(self.channels, RESOLUTIONS)]
+        for c, r in zip(self.channels, RESOLUTIONS):
+            setattr(self, f"bias_{r}", self.add_weight(name=f"bias_{r}", shape=(c,), initializer="zeros"))
         self.w_avg = self.add_weight(name="w_avg", shape=(self.w_dim,), initializer="zeros",
                                      trainable=False)
         self.synthesize(self.map(tf.zeros((1, self.latent_dim))))
         self.built = True
+
+    @property
+    def mapping(self):
+        """The mapping network's dense layers."""
+        return [getattr(self, f"mapping_{i}") for i in range(self.mapping_layers)]
+
+    @property
+    def convs(self):
+        """The modulated 3x3 convs at 4, 8, 16 and 32 px."""
+        return [getattr(self, f"conv_{r}") for r in RESOLUTIONS]
+
+    @property
+    def noises(self):
+        """The noise inputs after each conv."""
+        return [getattr(self, f"noise_{r}") for r in RESOLUTIONS]
+
+    @property
+    def biases(self):
+        """The bias added after each conv's noise."""
+        return [getattr(self, f"bias_{r}") for r in RESOLUTIONS]
 
     # -- mapping network ------------------------------------------------------------------
     def map(self, z):
