@@ -49,7 +49,8 @@ def _check_demodulation(function):
 # q3 -------------------------------------------------------------------------------------
 
 LAYER_CHOICES = {
-    "a": "the 4x4 and 8x8 layers hold pose and face shape; 16x16 and 32x32 hold texture and lighting detail",
+    "a": "the 4x4 and 8x8 layers set pose, face outline and overall lighting; 16x16 and 32x32 only "
+         "change finer detail and texture",
     "b": "every layer holds everything equally: the switch layer makes no difference",
     "c": "the 32x32 layer holds pose, because pose needs the finest resolution",
     "d": "the noise inputs decide pose; the ws only change brightness",
@@ -108,7 +109,7 @@ EXERCISES = [
                           "from `labkit.exercises.nb07.LAYER_CHOICES`.",
         checker=_check_layers,
         hints=("A 4x4 feature map can only describe where the big blobs are.",
-               "In the style-mixing grid, rows with a late switch keep the first face's outline."),
+               "In the style-mixing grid, each row keeps the outline and lighting of its own face, whatever the column."),
         solution_code='answer = "a"', reference="a"),
     Exercise(
         name="q4", prompt="Write `copy_share(distances, holdout_distances, quantile=0.01)`: the share "
