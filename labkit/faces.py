@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from .data import DataError, load_faces
+from .image_metrics import near_copy_share, near_copy_threshold, nearest_training  # noqa: F401
 from .params import ParameterError, check_choice, check_fraction, check_int
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
@@ -183,36 +184,8 @@ def face_features(model, images, batch_size: int = 1000) -> np.ndarray:
 
 # --- memorisation ----------------------------------------------------------------------------
 
-def nearest_faces(samples, x_train, chunk: int = 1000):
-    """Index of, and pixel-space Euclidean distance to, the nearest training image of each sample.
-
-    The same measure as :func:`labkit.image_metrics.nearest_training`, for images of any size.
-    """
-    from .image_metrics import _sq_distances
-
-    s = np.asarray(samples, np.float64)
-    t = np.asarray(x_train, np.float64)
-    if s.shape[1:] != t.shape[1:]:
-        raise ValueError(f"samples {s.shape[1:]} and training images {t.shape[1:]} differ in size")
-    s, t = s.reshape(len(s), -1), t.reshape(len(t), -1)
-    index, distance = np.empty(len(s), np.int64), np.empty(len(s))
-    for start in range(0, len(s), chunk):
-        d = _sq_distances(s[start:start + chunk], t)
-        index[start:start + chunk] = d.argmin(1)
-        distance[start:start + chunk] = np.sqrt(d.min(1))
-    return index, distance
-
-
-def near_copy_threshold(faces_holdout, faces_train, quantile: float = 0.01) -> float:
-    """Near-copy distance: the ``quantile`` of held-out real faces' nearest-training distances."""
-    if not 0 < quantile < 1:
-        raise ParameterError("quantile", quantile, "a number strictly between 0 and 1")
-    return float(np.quantile(nearest_faces(faces_holdout, faces_train)[1], quantile))
-
-
-def near_copy_share(samples, faces_train, threshold: float) -> float:
-    """Share of samples closer than ``threshold`` (pixel L2) to some training face."""
-    return float((nearest_faces(samples, faces_train)[1] < threshold).mean())
+# near-copies: the digit notebook's pixel-space measures work for faces of any size too
+nearest_faces = nearest_training
 
 
 # --- the four-step case ----------------------------------------------------------------------

@@ -39,13 +39,18 @@ FEATURE_LAYER = "features"
 
 # --- input checks ---------------------------------------------------------------------------
 
-def as_images(images, name: str = "images") -> np.ndarray:
-    """Return ``images`` as float32 ``(N, 28, 28, 1)`` in [0, 1], or raise a clear error."""
+def as_images(images, name: str = "images", size=(28, 28)) -> np.ndarray:
+    """Return ``images`` as float32 ``(N, H, W, 1)`` in [0, 1], or raise a clear error.
+
+    ``size`` is the required (H, W), 28x28 digits by default; ``None`` accepts any size.
+    """
     x = np.asarray(images, dtype=np.float32)
     if x.ndim == 3:
         x = x[..., None]
-    if x.ndim != 4 or x.shape[1:] != (28, 28, 1):
-        raise ValueError(f"{name} must have shape (N, 28, 28) or (N, 28, 28, 1), got {np.shape(images)}")
+    if x.ndim != 4 or x.shape[-1] != 1 or (size is not None and x.shape[1:3] != tuple(size)):
+        want = "(N, H, W) or (N, H, W, 1)" if size is None else \
+            f"(N, {size[0]}, {size[1]}) or (N, {size[0]}, {size[1]}, 1)"
+        raise ValueError(f"{name} must have shape {want}, got {np.shape(images)}")
     if len(x) == 0:
         raise ValueError(f"{name} is empty")
     if not np.isfinite(x).all():
@@ -285,9 +290,16 @@ def classes_covered(labels, min_share: float = 0.05, num_classes: int = 10) -> i
 # --- memorisation --------------------------------------------------------------------------
 
 def nearest_training(samples, x_train, chunk: int = 1000):
-    """Index of, and pixel-space Euclidean distance to, the nearest training image of each sample."""
-    s = as_images(samples, "samples").reshape(len(samples), -1).astype(np.float64)
-    t = as_images(x_train, "x_train").reshape(len(x_train), -1).astype(np.float64)
+    """Index of, and pixel-space Euclidean distance to, the nearest training image of each sample.
+
+    Images of any size (digits, 32x32 faces …), as long as samples and training images match.
+    """
+    s = as_images(samples, "samples", size=None)
+    t = as_images(x_train, "x_train", size=None)
+    if s.shape[1:] != t.shape[1:]:
+        raise ValueError(f"samples {s.shape[1:3]} and training images {t.shape[1:3]} differ in size")
+    s = s.reshape(len(s), -1).astype(np.float64)
+    t = t.reshape(len(t), -1).astype(np.float64)
     index = np.empty(len(s), dtype=np.int64)
     distance = np.empty(len(s))
     for start in range(0, len(s), chunk):

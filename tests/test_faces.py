@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from labkit import faces, image_metrics
+from labkit import faces
 from labkit.data import DataError
 from labkit.params import ParameterError
 
@@ -63,16 +63,18 @@ def test_load_face_folder_errors(tmp_path):
         faces.load_face_folder(tmp_path / "bad", size=28)
 
 
-def test_nearest_faces_matches_image_metrics_on_28px_images():
-    """Reference: labkit.image_metrics.nearest_training (28x28 only) on the same images."""
+def test_nearest_faces_matches_brute_force_on_32px_images():
+    """Reference: a direct NumPy loop over every (sample, training face) pair."""
     rng = np.random.default_rng(1)
-    samples, train = rng.random((20, 28, 28)), rng.random((15, 28, 28))
+    samples, train = rng.random((20, 32, 32)), rng.random((15, 32, 32))
     index, distance = faces.nearest_faces(samples, train, chunk=7)
-    want_index, want_distance = image_metrics.nearest_training(samples, train)
-    np.testing.assert_array_equal(index, want_index)
-    np.testing.assert_allclose(distance, want_distance, rtol=1e-5)
+    brute = np.array([[np.linalg.norm(a - b) for b in train] for a in samples])
+    np.testing.assert_array_equal(index, brute.argmin(1))
+    np.testing.assert_allclose(distance, brute.min(1), rtol=1e-5)
     with pytest.raises(ValueError, match="differ in size"):
-        faces.nearest_faces(rng.random((2, 32, 32)), train)
+        faces.nearest_faces(rng.random((2, 28, 28)), train)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        faces.nearest_faces(samples * 3, train)
 
 
 def test_near_copy_share_counts_copies():
