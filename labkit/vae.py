@@ -181,11 +181,19 @@ class VAE(keras.Model):
 
 
 def make_vae(latent_dim: int = 32, hidden=(512, 256), beta: float = 1.0, learning_rate: float = 1e-3,
-             dynamic_binarization: bool = True, seed: int = 0) -> VAE:
-    """A compiled VAE (encoder with ``hidden`` layers, the decoder its mirror image), ready to fit."""
+             dynamic_binarization: bool = True, seed: int = 0, decay_steps: int | None = None) -> VAE:
+    """A compiled VAE (encoder with ``hidden`` layers, the decoder its mirror image), ready to fit.
+
+    With ``decay_steps`` (training steps = epochs * batches per epoch) the learning rate follows a
+    cosine from ``learning_rate`` down to 1% of it; small steps at the end settle the weights.
+    """
     vae = VAE(build_encoder(latent_dim, hidden), build_decoder(latent_dim, tuple(reversed(hidden))),
               beta=beta, dynamic_binarization=dynamic_binarization, seed=seed)
-    vae.compile(optimizer=keras.optimizers.Adam(check_float("learning_rate", learning_rate, minimum=0.0)))
+    rate = check_float("learning_rate", learning_rate, minimum=0.0)
+    if decay_steps is not None:
+        rate = keras.optimizers.schedules.CosineDecay(
+            rate, check_int("decay_steps", decay_steps, minimum=1), alpha=0.01)
+    vae.compile(optimizer=keras.optimizers.Adam(rate))
     vae(np.zeros((1,) + IMAGE_SHAPE, dtype="float32"))              # build: BackupAndRestore needs it
     return vae
 
