@@ -15,8 +15,9 @@ and :func:`noisy_mean` are DP-SGD's three steps; :func:`fit` runs them with Pois
 batches. Privacy accounting is done by Google's ``dp_accounting`` library (:func:`epsilon`,
 :func:`noise_for_epsilon`), never by a home-made bound.
 
-The generator under attack is a small conditional VAE (:func:`build_cvae`, :func:`cvae_losses`),
-reusing the ELBO pieces of :mod:`labkit.vae`; its labelled samples feed a train-on-synthetic test.
+The generator under attack in notebook 09 is the small conditional VAE of :mod:`labkit.vae`
+(:func:`~labkit.vae.build_cvae`, :func:`~labkit.vae.cvae_losses`); its labelled samples feed a
+train-on-synthetic test.
 """
 from __future__ import annotations
 
@@ -402,53 +403,3 @@ def fit(loss_fn, variables, arrays, steps: int, batch_size: int, learning_rate: 
         history["epsilon"] = epsilon(privacy.noise_multiplier, q, steps, privacy.delta)
         history["delta"] = privacy.delta
     return history
-
-
-# --- the generator under attack: a small conditional VAE ---------------------------------------
-
-
-def build_cvae(latent_dim: int = 16, hidden: int = 256, num_classes: int = 10):
-    """A conditional VAE for 28x28 digits: encoder (image, one-hot label) -> [mean, log_var];
-    decoder (z, one-hot label) -> Bernoulli logits (N, 28, 28, 1). One hidden layer each."""
-    import keras
-    from keras import layers
-
-    latent_dim = check_int("latent_dim", latent_dim, minimum=1)
-    hidden = check_int("hidden", hidden, minimum=1)
-    image, label = keras.Input((28, 28, 1)), keras.Input((num_classes,))
-    h = layers.Dense(hidden, activation="relu")(layers.Concatenate()([layers.Flatten()(image), label]))
-    encoder = keras.Model([image, label], [layers.Dense(latent_dim)(h), layers.Dense(latent_dim)(h)],
-                          name="cvae_encoder")
-    z, label2 = keras.Input((latent_dim,)), keras.Input((num_classes,))
-    h = layers.Dense(hidden, activation="relu")(layers.Concatenate()([z, label2]))
-    logits = layers.Reshape((28, 28, 1))(layers.Dense(784)(h))
-    decoder = keras.Model([z, label2], logits, name="cvae_decoder")
-    return encoder, decoder
-
-
-def cvae_losses(encoder, decoder, x, label, eps, beta: float = 1.0):
-    """Per-example negative ELBO of a conditional VAE: -E_q[log p(x|z,y)] + beta * KL(q(z|x,y) || N(0,I)).
-
-    ``x``: grey digits in [0, 1] used as Bernoulli targets; ``eps``: the standard-normal draw of the
-    reparameterisation (passed in, so per-example gradients stay deterministic).
-    """
-    import tensorflow as tf
-
-    from .vae import bernoulli_log_likelihood, kl_standard_normal, reparameterize
-
-    x, label, eps = (tf.convert_to_tensor(a, tf.float32) for a in (x, label, eps))
-    mean, log_var = encoder([x, label])
-    z = reparameterize(mean, log_var, eps)
-    return beta * kl_standard_normal(mean, log_var) - bernoulli_log_likelihood(x, decoder([z, label]))
-
-
-def cvae_sample(decoder, labels, seed: int = 0, num_classes: int = 10) -> np.ndarray:
-    """Images (pixel means in [0, 1], (N, 28, 28)) of the given digit labels, z ~ N(0, I)."""
-    labels = np.asarray(labels, dtype=int)
-    z = np.random.default_rng(seed).standard_normal((len(labels), decoder.input_shape[0][-1]))
-    out = []
-    for start in range(0, len(labels), 1000):
-        logits = decoder([z[start:start + 1000].astype("float32"),
-                          np.eye(num_classes, dtype="float32")[labels[start:start + 1000]]], training=False)
-        out.append(1.0 / (1.0 + np.exp(-np.asarray(logits)[..., 0])))
-    return np.concatenate(out).astype("float32")

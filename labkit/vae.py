@@ -426,3 +426,45 @@ def manifold_grid(decoder, n: int = 15, limit: float = 2.0) -> np.ndarray:
     values = np.linspace(-limit, limit, check_int("n", n, minimum=2), dtype="float32")
     return decode(decoder, np.array([[a, b] for b in values[::-1] for a in values], dtype="float32"))
 
+
+# --- a conditional VAE (labelled samples; the generator attacked in notebook 09) -------------
+
+
+def build_cvae(latent_dim: int = 16, hidden: int = 256, num_classes: int = 10):
+    """A conditional VAE for 28x28 digits: encoder (image, one-hot label) -> [mean, log_var];
+    decoder (z, one-hot label) -> Bernoulli logits (N, 28, 28, 1). One hidden layer each."""
+    latent_dim = check_int("latent_dim", latent_dim, minimum=1)
+    hidden = check_int("hidden", hidden, minimum=1)
+    image, label = keras.Input((28, 28, 1)), keras.Input((num_classes,))
+    h = layers.Dense(hidden, activation="relu")(layers.Concatenate()([layers.Flatten()(image), label]))
+    encoder = keras.Model([image, label], [layers.Dense(latent_dim)(h), layers.Dense(latent_dim)(h)],
+                          name="cvae_encoder")
+    z, label2 = keras.Input((latent_dim,)), keras.Input((num_classes,))
+    h = layers.Dense(hidden, activation="relu")(layers.Concatenate()([z, label2]))
+    logits = layers.Reshape((28, 28, 1))(layers.Dense(784)(h))
+    decoder = keras.Model([z, label2], logits, name="cvae_decoder")
+    return encoder, decoder
+
+
+def cvae_losses(encoder, decoder, x, label, eps, beta: float = 1.0):
+    """Per-example negative ELBO of a conditional VAE: -E_q[log p(x|z,y)] + beta * KL(q(z|x,y) || N(0,I)).
+
+    ``x``: grey digits in [0, 1] used as Bernoulli targets; ``eps``: the standard-normal draw of the
+    reparameterisation (passed in, so per-example gradients stay deterministic).
+    """
+    x, label, eps = (tf.convert_to_tensor(a, tf.float32) for a in (x, label, eps))
+    mean, log_var = encoder([x, label])
+    z = reparameterize(mean, log_var, eps)
+    return beta * kl_standard_normal(mean, log_var) - bernoulli_log_likelihood(x, decoder([z, label]))
+
+
+def cvae_sample(decoder, labels, seed: int = 0, num_classes: int = 10) -> np.ndarray:
+    """Images (pixel means in [0, 1], (N, 28, 28)) of the given digit labels, z ~ N(0, I)."""
+    labels = np.asarray(labels, dtype=int)
+    z = np.random.default_rng(seed).standard_normal((len(labels), decoder.input_shape[0][-1]))
+    out = []
+    for start in range(0, len(labels), 1000):
+        logits = decoder([z[start:start + 1000].astype("float32"),
+                          np.eye(num_classes, dtype="float32")[labels[start:start + 1000]]], training=False)
+        out.append(1.0 / (1.0 + np.exp(-np.asarray(logits)[..., 0])))
+    return np.concatenate(out).astype("float32")

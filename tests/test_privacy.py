@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from labkit import privacy
+from labkit import privacy, vae
 from labkit.params import ParameterError
 
 tf = pytest.importorskip("tensorflow")
@@ -220,11 +220,11 @@ def test_fit_private_and_plain_resume(tmp_path, tiny_regression):
 
 
 def test_cvae_losses_and_samples():
-    encoder, decoder = privacy.build_cvae(latent_dim=2, hidden=16)
+    encoder, decoder = vae.build_cvae(latent_dim=2, hidden=16)
     rng = np.random.default_rng(0)
     x = rng.random((5, 28, 28, 1)).astype("float32")
     y = np.eye(10, dtype="float32")[[0, 1, 2, 3, 4]]
-    losses = privacy.cvae_losses(encoder, decoder, x, y, np.zeros((5, 2), "float32"))
+    losses = vae.cvae_losses(encoder, decoder, x, y, np.zeros((5, 2), "float32"))
     assert losses.shape == (5,) and np.all(np.asarray(losses) > 0)
-    images = privacy.cvae_sample(decoder, [0, 1, 9], seed=0)
+    images = vae.cvae_sample(decoder, [0, 1, 9], seed=0)
     assert images.shape == (3, 28, 28) and images.min() >= 0 and images.max() <= 1
