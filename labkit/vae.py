@@ -392,11 +392,20 @@ def iwae_bound(encoder, decoder, x, k: int = 1000, chunk: int = 250, batch_size:
 
 # --- looking at the model ------------------------------------------------------------------
 
-def decode(decoder, z, batch_size: int = 1000) -> np.ndarray:
-    """Pixel means sigmoid(logits) in [0, 1], (N, 28, 28), of latent codes z (N, latent_dim)."""
+def decode(decoder, z, batch_size: int = 1000, labels=None, num_classes: int = 10) -> np.ndarray:
+    """Pixel means sigmoid(logits) in [0, 1], (N, 28, 28), of latent codes z (N, latent_dim).
+
+    A conditional decoder (:func:`build_cvae`) also takes the digit ``labels`` (N integers).
+    """
     z = np.asarray(z, dtype="float32")
-    logits = np.concatenate([decoder(zb, training=False).numpy() for zb in _batches(z, batch_size)])
-    return (1.0 / (1.0 + np.exp(-logits[..., 0]))).astype("float32")
+    onehot = None if labels is None else np.eye(num_classes, dtype="float32")[np.asarray(labels, dtype=int)]
+    logits = []
+    for start in range(0, len(z), batch_size):
+        inputs = z[start:start + batch_size]
+        if onehot is not None:
+            inputs = [inputs, onehot[start:start + batch_size]]
+        logits.append(np.asarray(decoder(inputs, training=False)))
+    return (1.0 / (1.0 + np.exp(-np.concatenate(logits)[..., 0]))).astype("float32")
 
 
 def sample_prior(decoder, n: int, seed: int = 0) -> np.ndarray:
@@ -462,9 +471,4 @@ def cvae_sample(decoder, labels, seed: int = 0, num_classes: int = 10) -> np.nda
     """Images (pixel means in [0, 1], (N, 28, 28)) of the given digit labels, z ~ N(0, I)."""
     labels = np.asarray(labels, dtype=int)
     z = np.random.default_rng(seed).standard_normal((len(labels), decoder.input_shape[0][-1]))
-    out = []
-    for start in range(0, len(labels), 1000):
-        logits = decoder([z[start:start + 1000].astype("float32"),
-                          np.eye(num_classes, dtype="float32")[labels[start:start + 1000]]], training=False)
-        out.append(1.0 / (1.0 + np.exp(-np.asarray(logits)[..., 0])))
-    return np.concatenate(out).astype("float32")
+    return decode(decoder, z, labels=labels, num_classes=num_classes)
