@@ -331,3 +331,35 @@ def test_wgan_gp_loss_matches_closed_form_for_a_linear_critic(shape):
     penalty = (np.linalg.norm(w.numpy()) - 1.0) ** 2
     assert float(wdist) == pytest.approx(expected_wdist, rel=1e-4)
     assert float(loss) == pytest.approx(-expected_wdist + 10.0 * penalty, rel=1e-4)
+
+
+# --- R1 gradient penalty (labkit.gan.GAN's r1_gamma option) ----------------------------------
+
+def test_r1_penalty_matches_closed_form_for_a_linear_discriminator():
+    import keras
+    import tensorflow as tf
+
+    from labkit import gan as G
+
+    # D(x) = <w, x> + b: its gradient is w for every image, so R1 = gamma / 2 * ||w||^2 exactly
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(28 * 28, 1)).astype("float32")
+    linear = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(1)])
+    linear.layers[-1].set_weights([w, np.array([0.3], "float32")])
+    gan = G.GAN(G.dcgan_generator(8, 4), linear, latent_dim=8, r1_gamma=2.5, ema=None)
+    real = tf.constant(rng.uniform(-1, 1, size=(5, 28, 28, 1)).astype("float32"))
+    expected = 0.5 * 2.5 * float(np.sum(w ** 2))
+    assert float(gan.r1_penalty(real)) == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(Exception):
+        G.GAN(G.dcgan_generator(8, 4), linear, latent_dim=8, r1_gamma=-1.0)
+
+
+def test_r1_training_step_runs_and_default_is_off():
+    from labkit import gan as G
+
+    gan = G.GAN(G.dcgan_generator(8, 4), G.dcgan_discriminator(4), latent_dim=8, r1_gamma=1.0,
+                ema=None)
+    history = G.train(gan, np.random.default_rng(0).uniform(size=(32, 28, 28)).astype("float32"),
+                      steps=3, batch_size=8, show_progress=False)
+    assert history["steps"] == 3 and np.all(np.isfinite(history["d_loss"]))
+    assert G.GAN(G.dcgan_generator(8, 4), G.dcgan_discriminator(4), latent_dim=8).r1_gamma == 0.0
