@@ -142,6 +142,84 @@ def test_refined_posterior_tightens_the_bounds_and_stays_a_bound(trained_vae):
         V.evaluate_elbo(enc, dec, x_test, posterior=(mean0[:5], log_var0[:5]))
 
 
+# --- the VampPrior ------------------------------------------------------------------------
+
+def _vamp_prior(k=5, latent_dim=3, seed=0):
+    labkit.seed_everything(seed)
+    encoder = V.build_encoder(latent_dim, (16,))
+    pseudo = np.random.default_rng(seed).random((k, 28, 28, 1)).astype("float32")
+    return V.VampPrior(encoder, pseudo), encoder
+
+
+def test_vamp_prior_log_prob_is_the_mixture_density():
+    prior, encoder = _vamp_prior()
+    means, log_vars = (a.numpy().astype("float64") for a in encoder(prior.pseudo_inputs))
+    z = np.random.default_rng(1).normal(size=(7, 3)).astype("float32")
+    # independent reference: SciPy's normal densities, averaged over the 5 components
+    dens = np.mean([stats.multivariate_normal(means[j], np.diag(np.exp(log_vars[j]))).pdf(z)
+                    for j in range(5)], axis=0)
+    assert prior.log_prob(z).numpy() == pytest.approx(np.log(dens), rel=1e-5)
+    assert prior.frozen().log_prob(z).numpy() == pytest.approx(np.log(dens), rel=1e-5)
+    assert V.log_prior(z, None).numpy() == pytest.approx(stats.multivariate_normal(np.zeros(3)).logpdf(z))
+    # samples: the mixture's mean and variance (law of total variance)
+    draws = prior.sample(200_000, seed=2)
+    assert draws.mean(axis=0) == pytest.approx(means.mean(axis=0), abs=0.02)
+    total_var = np.exp(log_vars).mean(axis=0) + means.var(axis=0)
+    assert draws.var(axis=0) == pytest.approx(total_var, rel=0.03)
+
+
+def test_kl_term_against_closed_forms():
+    m, log_var = 0.5, -1.0
+    encoder, decoder, _ = _known_model(m, log_var)          # q(z|x) = N(m, e^log_var) for every x
+    prior = V.VampPrior(encoder, np.zeros((3, 28, 28, 1), "float32"))   # so p(z) = N(m, e^log_var) too
+    z = np.random.default_rng(0).normal(size=(10, 1)).astype("float32")
+    full = np.full((10, 1), m, "float32"), np.full((10, 1), log_var, "float32")
+    assert V.kl_term(*full, z, prior).numpy() == pytest.approx(np.zeros(10), abs=1e-5)   # KL(p || p) = 0
+    assert V.kl_term(*full, z).numpy() == pytest.approx(V.kl_standard_normal(*full).numpy())
+    # a posterior N(mu, s^2) against that prior: Monte Carlo KL vs the Gaussian closed form
+    x = V.binarize(np.full((4, 28, 28), 0.3), seed=1)
+    mu, lv = np.array([[1.2], [0.0], [-0.7], [0.5]], "float32"), np.array([[0.3], [-2.0], [-0.5], [-1.0]], "float32")
+    terms = V.evaluate_elbo(encoder, decoder, x, num_samples=20000, posterior=(mu, lv), prior=prior)
+    want = 0.5 * (log_var - lv + (np.exp(lv) + (mu - m) ** 2) / math.exp(log_var) - 1)[:, 0]
+    assert terms["kl"] == pytest.approx(want, abs=0.05)            # Monte-Carlo error ~0.02
+    # a constant decoder makes every IWAE weight p(x) p(z) / q(z): the bound is log p(x) exactly
+    recon = V.evaluate_elbo(encoder, decoder, x)["recon"]
+    assert V.iwae_bound(encoder, decoder, x, k=5000, prior=prior).mean() == pytest.approx(recon.mean(), abs=0.05)
+
+
+def test_vamp_vae_trains_its_pseudo_inputs():
+    labkit.seed_everything(0)
+    x = labkit.data.load_digits().x[::10]                          # 500 digits
+    vae = V.make_vae(latent_dim=4, hidden=(32,), pseudo_inputs=x[:6])
+    start = vae.pseudo_inputs().copy()
+    assert start.shape == (6, 28, 28) and start.min() >= 0.0199 and start.max() <= 0.9801
+    history = V.fit(vae, x, epochs=2, batch_size=100)
+    assert np.isfinite(history["loss"]).all() and history["kl"][-1] > 0
+    assert not np.allclose(vae.pseudo_inputs(), start)             # learned with the rest
+    assert V.sample_prior(vae.decoder, 5, seed=1, prior=vae.prior).shape == (5, 28, 28)
+    with pytest.raises(ValueError, match="6 pseudo-inputs"):
+        vae.set_pseudo_inputs(x[:3])
+
+
+def test_kl_warmup_ramps_the_kl_weight():
+    labkit.seed_everything(0)
+    x = labkit.data.load_digits().x[::20]                          # 250 digits
+    vae = V.make_vae(latent_dim=4, hidden=(16,), beta=2.0)
+    assert float(vae.kl_weight) == 2.0
+    seen = []
+
+    class Watch(labkit.vae.keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append(float(self.model.kl_weight))
+
+    history = V.fit(vae, x, epochs=5, batch_size=50, kl_warmup=4, callbacks=[Watch()])
+    assert seen == pytest.approx([0.0, 0.5, 1.0, 1.5, 2.0])        # beta * min(1, epoch / 4)
+    # the loss of epoch 1 (weight 0) is the reconstruction cost alone
+    assert history["loss"][0] == pytest.approx(history["recon"][0], rel=1e-4)
+    with pytest.raises(labkit.ParameterError, match="kl_warmup"):
+        V.fit(vae, x, epochs=1, kl_warmup=-1)
+
+
 def test_log_mean_exp_is_stable():
     a = np.array([[-800.0, -1000.0], [-801.0, -1000.0]])
     want = [-800 + math.log((1 + math.exp(-1)) / 2), -1000.0]
