@@ -275,6 +275,8 @@ def test_exercise_feedback_teaches():
     assert two_sided.status == "incorrect" and "one-sided" in two_sided.message
     assert ex.q3.check("a").status == "incorrect"
     assert ex.q4.check(lambda m1, s1, m2, s2: (m1 - m2) ** 2).status == "incorrect"
+    twice = ex.q5.check(lambda d, x, gamma: 2 * labkit.exercises.nb04.r1_penalty(d, x, gamma))
+    assert twice.status == "incorrect" and "gamma / 2" in twice.message
 
 
 # --- the notebook, smoke profile ------------------------------------------------------------------

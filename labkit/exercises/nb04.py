@@ -120,6 +120,45 @@ def _check_fid_1d(function):
                             "In 1-D, Tr(S1 + S2 - 2 (S1 S2)^½) uses variances S = sd²")
 
 
+# q5 -------------------------------------------------------------------------------------
+
+def r1_penalty(discriminator, real_images, gamma):
+    """Reference: ``gamma / 2 * E ||grad_x D(x)||^2`` over a batch of real images."""
+    import tensorflow as tf
+
+    x = tf.convert_to_tensor(real_images)
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        logits = tf.reduce_sum(discriminator(x))
+    grad = tape.gradient(logits, x)
+    return 0.5 * gamma * tf.reduce_mean(tf.reduce_sum(tf.square(grad), axis=[1, 2, 3]))
+
+
+def _check_r1_penalty(function):
+    import keras
+    import tensorflow as tf
+
+    from ..gan import dcgan_discriminator
+
+    keras.utils.set_random_seed(5)
+    discriminator = dcgan_discriminator(width=4)
+    real = tf.constant(np.random.default_rng(5).uniform(-1, 1, (6, 28, 28, 1)).astype(np.float32))
+    want = float(r1_penalty(discriminator, real, 3.0))
+    got = call(function, discriminator, real, 3.0)
+    if got is None:
+        raise Incorrect("the function returns None: return the penalty")
+    got = _as_float(got)
+    if np.isclose(got, want, rtol=1e-3):
+        return
+    if np.isclose(got, 2 * want, rtol=1e-3):
+        raise Incorrect("twice the expected value: the penalty is gamma / 2 times the squared norm")
+    if np.isclose(got, want / (28 * 28), rtol=1e-3):
+        raise Incorrect("the squared norm of each image's gradient is a *sum* over its 784 pixels; "
+                        "average only over the images of the batch")
+    raise Incorrect("differentiate the discriminator's logits with respect to the *images* (watch them "
+                    "with a GradientTape), square, sum over each image's pixels, average over the batch")
+
+
 EXERCISES = [
     Exercise(
         name="q1", prompt="Write `generator_loss(fake_logits)`: the non-saturating generator loss "
@@ -161,4 +200,21 @@ EXERCISES = [
         solution_code="def fid_1d(mu1, sd1, mu2, sd2):\n"
                       "    return (mu1 - mu2) ** 2 + (sd1 - sd2) ** 2",
         reference=fid_1d),
+    Exercise(
+        name="q5", prompt="Write `r1_penalty(discriminator, real_images, gamma)`: the R1 penalty "
+                          "gamma / 2 * E ||grad_x D(x)||² over a batch of real images (N, 28, 28, 1).",
+        checker=_check_r1_penalty,
+        hints=("The gradient is taken with respect to the *input images*, not the weights: "
+               "`tape.watch(x)` inside a `tf.GradientTape`, then `tape.gradient(logits, x)`.",
+               "Sum the logits over the batch before differentiating (each image's logit depends "
+               "only on that image); then square the gradient, `reduce_sum` over axes 1-3, "
+               "`reduce_mean` over the batch, times gamma / 2."),
+        solution_code="def r1_penalty(discriminator, real_images, gamma):\n"
+                      "    x = tf.convert_to_tensor(real_images)\n"
+                      "    with tf.GradientTape() as tape:\n"
+                      "        tape.watch(x)\n"
+                      "        logits = tf.reduce_sum(discriminator(x))\n"
+                      "    grad = tape.gradient(logits, x)\n"
+                      "    return 0.5 * gamma * tf.reduce_mean(tf.reduce_sum(tf.square(grad), axis=[1, 2, 3]))",
+        reference=r1_penalty),
 ]
