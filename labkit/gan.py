@@ -147,9 +147,10 @@ class GAN:
     ``r1_gamma`` > 0 adds the R1 gradient penalty (Mescheder et al. 2018) to the discriminator's
     loss, ``r1_gamma / 2 * E ||grad_x D(x)||^2`` on real images: D may not change steeply around
     the real digits, so it cannot push the generator away from the parts of the data it has not
-    covered yet. It costs one extra backward pass through D per step (about 20% more time here);
-    the default (0) is off. (StyleGAN2's "lazy" R1, every k-th step inside ``tf.cond``, was about
-    three times *slower* per step than this under XLA on a CPU, so it is not offered here.)
+    covered yet. It costs an extra forward and backward pass through D per step (20-40% more
+    time per step for notebook 04's DCGAN); the default (0) is off. (StyleGAN2's "lazy" R1,
+    every k-th step inside ``tf.cond``, was about three times *slower* per step than this under
+    XLA on a CPU, so it is not offered here.)
     """
 
     def __init__(self, generator, discriminator, latent_dim: int, num_classes: int | None = None,

@@ -215,6 +215,7 @@ EXERCISES = [
                       "        tape.watch(x)\n"
                       "        logits = tf.reduce_sum(discriminator(x))\n"
                       "    grad = tape.gradient(logits, x)\n"
-                      "    return 0.5 * gamma * tf.reduce_mean(tf.reduce_sum(tf.square(grad), axis=[1, 2, 3]))",
+                      "    squared_norm = tf.reduce_sum(tf.square(grad), axis=[1, 2, 3])\n"
+                      "    return 0.5 * gamma * tf.reduce_mean(squared_norm)",
         reference=r1_penalty),
 ]
