@@ -19,10 +19,6 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 STEMS = sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 
 KNOWN_MISSES = {
-    "04_gan": {
-        "classes_covered_dcgan": "the unconditional DCGAN under-produces one class (4-5% of samples, "
-                                 "below the 5% share counted as covered); the notebook shows the balance",
-    },
     "08_finance": {
         "pred_score_gan": "unreachable on S&P 500 volume: even training on real windows scores about "
                           "0.098 (the published 0.036 is for Google stock)",
