@@ -25,10 +25,6 @@ KNOWN_MISSES = {
         "table_tstr_gap": "after 300 epochs the tabular GAN's TSTR AUC is 0.71 against 0.77 train-on-real "
                           "(gap 0.064); the Gaussian copula baseline comes within 0.05",
     },
-    "05_vae": {
-        "test_iwae_nats": "an MLP VAE on 4,000 training digits: the decoder over-fits by about 7 nats; with "
-                          "the refined proposal the k=1,000 bound reaches about -96.6 against the -95 target",
-    },
 }
 
 
