@@ -162,7 +162,7 @@ def feature_extractor(model):
         except ValueError:
             raise ValueError(f"model has no layer named {FEATURE_LAYER!r}; "
                              "build it with image_metrics.build_classifier") from None
-        extractor = keras.Model(model.inputs, layer.output)
+        extractor = keras.Model(model.input, layer.output)       # one input, not a list: no structure warning
         model._labkit_extractor = extractor
     return extractor
 
