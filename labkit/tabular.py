@@ -189,6 +189,18 @@ class TableTransformer:
 
 # --- the conditional tabular GAN ----------------------------------------------------
 
+def pack(rows, pac: int):
+    """PacGAN (Lin et al. 2018), as in CTGAN: groups of ``pac`` consecutive rows side by side,
+    (n, d) -> (n / pac, pac * d), so the critic judges ``pac`` rows at once and can see a lack of
+    variety (mode collapse) that no single row shows. The WGAN-GP penalty is then taken on the
+    packed input: one mixing weight and one gradient norm per group."""
+    import tensorflow as tf
+
+    if pac == 1:
+        return rows
+    return tf.reshape(rows, (-1, pac * rows.shape[-1]))
+
+
 class ConditionalTabularGAN:
     """CTGAN's ideas, small: mode-specific normalisation, a conditional vector with
     training-by-sampling, Gumbel-softmax outputs, a WGAN-GP critic that sees (row, condition).
@@ -196,11 +208,21 @@ class ConditionalTabularGAN:
     ``fit(frame)`` trains; ``sample(n)`` draws conditions from the data's frequencies;
     ``sample(n, condition={"grade": "E"})`` draws rows of a chosen category (re-drawing rows whose
     generated category differs). Checkpoints to ``checkpoint_dir`` and resumes from it.
+
+    Options beyond the defaults: ``pac`` > 1 packs that many rows per critic input (PacGAN, as
+    CTGAN's pac=10; see :func:`pack`); ``target`` with ``target_share`` > 0 makes training-by-sampling
+    pick that column (e.g. the label a downstream model will predict) ``target_share`` more often on
+    top of its uniform share, so the generator is trained more on rows conditioned on it.
     """
 
     def __init__(self, spec: TableSpec, noise_dim: int = 64, width: int = 128, max_modes: int = 10,
-                 seed: int = 0):
+                 seed: int = 0, pac: int = 1, target: str | None = None, target_share: float = 0.0):
+        if pac < 1:
+            raise ValueError(f"pac must be >= 1, got {pac}")
+        if not 0.0 <= target_share < 1.0:
+            raise ValueError(f"target_share must be in [0, 1), got {target_share}")
         self.spec, self.noise_dim, self.width, self.seed = spec, noise_dim, width, seed
+        self.pac, self.target, self.target_share = pac, target, target_share
         self.transformer = TableTransformer(spec, max_modes=max_modes, seed=seed)
         self.rng = np.random.default_rng(seed)
         self.history = {"critic_loss": [], "generator_loss": []}
@@ -217,7 +239,7 @@ class ConditionalTabularGAN:
             block = keras.layers.ReLU()(keras.layers.BatchNormalization()(block))
             h = keras.layers.Concatenate()([h, block])        # CTGAN's residual concatenation
         self.generator = keras.Model(z, keras.layers.Dense(t.width)(h), name="generator")
-        x = keras.Input((t.width + self.cond_width,))
+        x = keras.Input((self.pac * (t.width + self.cond_width),))
         c = x
         for _ in range(2):
             c = keras.layers.Dropout(0.5)(keras.layers.LeakyReLU(0.2)(keras.layers.Dense(self.width)(c)))
@@ -254,11 +276,19 @@ class ConditionalTabularGAN:
             self.freq.append(counts / counts.sum())
 
     def _sample_condition(self, n, by_log_frequency: bool = True):
-        """Training-by-sampling: a column uniformly, a category by log-frequency, a real row with it."""
+        """Training-by-sampling: a column uniformly, a category by log-frequency, a real row with it.
+        During training (log-frequency), ``target_share`` of the draws go to the ``target`` column on
+        top of its uniform share."""
         cond = np.zeros((n, self.cond_width), np.float32)
         mask = np.zeros((n, len(self.cond_spans)), np.float32)
         rows = np.zeros(n, dtype=int)
-        columns = self.rng.integers(0, len(self.cond_spans), n)
+        k = len(self.cond_spans)
+        if self.target is not None and self.target_share > 0 and by_log_frequency:
+            p_col = np.full(k, (1 - self.target_share) / k)
+            p_col[[s[0] for s in self.cond_spans].index(self.target)] += self.target_share
+            columns = self.rng.choice(k, size=n, p=p_col)
+        else:
+            columns = self.rng.integers(0, k, n)
         for i, col in enumerate(columns):
             probs = self.log_freq[col] if by_log_frequency else self.freq[col]
             cat = self.rng.choice(len(probs), p=probs)
@@ -290,12 +320,16 @@ class ConditionalTabularGAN:
             span_of_slot[off:off + self.cond_spans[j][2], j] = 1.0
         select, span_of_slot = tf.constant(select), tf.constant(span_of_slot)
 
+        if batch_size % self.pac:
+            raise ValueError(f"batch_size {batch_size} must be a multiple of pac {self.pac}")
+
         @tf.function
         def train_step(real, cond, mask):
             n = tf.shape(real)[0]
             z = tf.concat([tf.random.normal((n, self.noise_dim)), cond], axis=1)
             fake = self._activate(tf, gen(z, training=True))
-            real_in, fake_in = tf.concat([real, cond], 1), tf.concat([fake, cond], 1)
+            real_in = pack(tf.concat([real, cond], 1), self.pac)
+            fake_in = pack(tf.concat([fake, cond], 1), self.pac)
             with tf.GradientTape() as tape:
                 c_loss, wdist = wgan_gp_critic_loss(critic, real_in, fake_in, gp_weight)
             c_opt.apply_gradients(zip(tape.gradient(c_loss, critic.trainable_variables), critic.trainable_variables))
@@ -308,7 +342,8 @@ class ConditionalTabularGAN:
                 in_span = tf.matmul(mask, span_of_slot, transpose_b=True)
                 shifted = tf.where(in_span > 0, logits, -1e9)
                 ce = -tf.reduce_sum(cond * tf.nn.log_softmax(shifted, axis=1), axis=1)
-                g_loss = -tf.reduce_mean(critic(tf.concat([fake, cond], 1), training=True)) + tf.reduce_mean(ce)
+                g_loss = (-tf.reduce_mean(critic(pack(tf.concat([fake, cond], 1), self.pac), training=True))
+                          + tf.reduce_mean(ce))
             g_opt.apply_gradients(zip(tape.gradient(g_loss, gen.trainable_variables), gen.trainable_variables))
             return wdist, g_loss
 

@@ -254,3 +254,37 @@ def test_notebook_smoke(smoke_run):
     assert (synth["loan_amount"] > 0).all()
     for name in ("table_train.csv", "table_holdout.csv", "stylized_facts.png", "table_quality.png"):
         assert (outdir / name).exists()
+
+
+def test_pacgan_packing_and_penalty_on_packed_input():
+    import tensorflow as tf
+
+    from labkit.gan import wgan_gp_critic_loss
+
+    rows = tf.reshape(tf.range(24, dtype=tf.float32), (6, 4))
+    packed = tb.pack(rows, 3)
+    assert packed.shape == (2, 12)
+    np.testing.assert_array_equal(packed.numpy()[1], np.arange(12, 24))   # rows 3, 4, 5 side by side
+    assert tb.pack(rows, 1) is rows
+    # a linear critic on the packed input has gradient w everywhere: penalty = 10 (||w|| - 1)^2
+    w = tf.constant(np.linspace(-1, 1, 12)[:, None], tf.float32)
+    critic = lambda x, training=False: tf.matmul(x, w)  # noqa: E731
+    real, fake = tb.pack(rows, 3), tb.pack(rows + 1.0, 3)
+    loss, wdist = wgan_gp_critic_loss(critic, real, fake, gp_weight=10.0)
+    penalty = 10.0 * (np.linalg.norm(w.numpy()) - 1.0) ** 2
+    assert float(loss) == pytest.approx(-float(wdist) + penalty, rel=1e-5)
+
+
+def test_tabular_gan_with_pac_and_target_share():
+    frame = _table()
+    gan = tb.ConditionalTabularGAN(SPEC, width=32, seed=0, pac=10, target="grade", target_share=0.5)
+    gan.fit(frame, epochs=1, batch_size=100, progress_desc=None)
+    assert gan.critic.input_shape[-1] == 10 * (gan.transformer.width + gan.cond_width)
+    _, mask, _ = gan._sample_condition(4000)
+    share = mask[:, [s[0] for s in gan.cond_spans].index("grade")].mean()
+    assert share == pytest.approx(0.5 + 0.5 / len(gan.cond_spans), abs=0.03)
+    _, mask, _ = gan._sample_condition(4000, by_log_frequency=False)      # sampling: uniform columns
+    assert mask.mean(axis=0) == pytest.approx(np.full(len(gan.cond_spans), 1 / len(gan.cond_spans)), abs=0.03)
+    assert len(gan.sample(30)) == 30
+    with pytest.raises(ValueError, match="multiple of pac"):
+        gan.fit(frame, epochs=1, batch_size=95, progress_desc=None)
