@@ -22,8 +22,6 @@ KNOWN_MISSES = {
     "08_finance": {
         "pred_score_gan": "unreachable on S&P 500 volume: even training on real windows scores about "
                           "0.098 (the published 0.036 is for Google stock)",
-        "table_tstr_gap": "after 300 epochs the tabular GAN's TSTR AUC is 0.71 against 0.77 train-on-real "
-                          "(gap 0.064); the Gaussian copula baseline comes within 0.05",
     },
 }
 
