@@ -221,6 +221,8 @@ class ConditionalTabularGAN:
             raise ValueError(f"pac must be >= 1, got {pac}")
         if not 0.0 <= target_share < 1.0:
             raise ValueError(f"target_share must be in [0, 1), got {target_share}")
+        if target is not None and target not in spec.categorical:
+            raise ValueError(f"target must be one of the categorical columns {spec.categorical}, got {target!r}")
         self.spec, self.noise_dim, self.width, self.seed = spec, noise_dim, width, seed
         self.pac, self.target, self.target_share = pac, target, target_share
         self.transformer = TableTransformer(spec, max_modes=max_modes, seed=seed)

@@ -288,3 +288,5 @@ def test_tabular_gan_with_pac_and_target_share():
     assert len(gan.sample(30)) == 30
     with pytest.raises(ValueError, match="multiple of pac"):
         gan.fit(frame, epochs=1, batch_size=95, progress_desc=None)
+    with pytest.raises(ValueError, match="categorical columns"):
+        tb.ConditionalTabularGAN(SPEC, target="amount", target_share=0.3)      # numeric: cannot condition
