@@ -274,7 +274,7 @@ def test_training_resumes_from_its_checkpoint(tmp_path):
 
     class Interrupt(labkit.vae.keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            if epoch == 1:
+            if epoch == 2:                                       # after the backup at epoch 2
                 raise Stop
 
     class Count(labkit.vae.keras.callbacks.Callback):
@@ -285,10 +285,15 @@ def test_training_resumes_from_its_checkpoint(tmp_path):
 
     labkit.seed_everything(0)
     with pytest.raises(Stop):
-        V.fit(V.make_vae(4, (16,)), x, epochs=4, checkpoint_dir=tmp_path, callbacks=[Interrupt()])
+        V.fit(V.make_vae(4, (16,)), x, epochs=4, checkpoint_dir=tmp_path, callbacks=[Interrupt()],
+              checkpoint_every=2)
     assert (tmp_path / "backup").exists()
-    history = V.fit(V.make_vae(4, (16,)), x, epochs=4, checkpoint_dir=tmp_path, callbacks=[Count()])
-    assert Count.epochs_run == 2                                 # epochs 3 and 4 only
+    history = V.fit(V.make_vae(4, (16,)), x, epochs=4, checkpoint_dir=tmp_path, callbacks=[Count()],
+                    checkpoint_every=2)
+    assert Count.epochs_run == 2                                 # epochs 3 and 4 only (3 repeated)
+    assert not (tmp_path / "backup").exists()                    # a finished run leaves no backup
+    with pytest.raises(ValueError, match="checkpoint_every"):
+        V.fit(V.make_vae(4, (16,)), x, epochs=1, checkpoint_dir=tmp_path, checkpoint_every=0)
     assert len(history["loss"]) == 4 and history["loss"][-1] < history["loss"][0]
 
 
