@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .checkpoints import resume
+from .params import check_int
 
 MISSING = "(missing)"
 
@@ -300,8 +301,16 @@ class ConditionalTabularGAN:
         return cond, mask, rows
 
     def fit(self, frame: pd.DataFrame, epochs: int = 50, batch_size: int = 500, learning_rate: float = 2e-4,
-            gp_weight: float = 10.0, checkpoint_dir=None, progress_desc: str | None = "tabular GAN"):
+            gp_weight: float = 10.0, checkpoint_dir=None, checkpoint_every: int = 10,
+            progress_desc: str | None = "tabular GAN"):
+        """Train on ``frame`` for ``epochs`` (WGAN-GP, one critic step per generator step).
+
+        With ``checkpoint_dir`` the networks, optimisers and epoch are saved every
+        ``checkpoint_every`` epochs and after the last; a rerun resumes from the latest save.
+        """
         import tensorflow as tf
+
+        checkpoint_every = check_int("checkpoint_every", checkpoint_every, minimum=1)
 
         from .gan import wgan_gp_critic_loss
 
@@ -364,7 +373,7 @@ class ConditionalTabularGAN:
             self.history["critic_loss"].append(-float(wdist))
             self.history["generator_loss"].append(float(g_loss))
             epoch.assign(e + 1)
-            if manager is not None:
+            if manager is not None and ((e + 1) % checkpoint_every == 0 or e + 1 == epochs):
                 manager.save()
         return self
 

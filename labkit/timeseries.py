@@ -10,7 +10,9 @@ The pieces of notebook 08's first part, each defined once:
 - :func:`strong_discriminative_score`: a convolutional classifier trained to convergence;
 - :func:`stylized_facts` of daily log returns (Cont 2001) and :func:`hill_tail_index`;
 - baselines: :func:`garch_paths` (GARCH(1,1)-t fitted with ``arch``) and :func:`block_bootstrap`;
-- the generator: :class:`SequenceWGAN`, a convolutional WGAN-GP over daily features.
+- the generator: :class:`SequenceWGAN`, a convolutional WGAN-GP over daily features;
+- :func:`protocol_sets`: all of the above for one series in one call; :func:`constant_predictive_score`
+  is the floor that a predictor ignoring its inputs reaches.
 """
 from __future__ import annotations
 
@@ -239,6 +241,13 @@ def predictive_score(real, train_sets: dict, repeats: int = 3, iterations: int =
         pred = tf.sigmoid(_gru_run(tf, pm, tf.constant(real[None, :, :-1, :-1]), True)).numpy()[0]
         maes.append(float(np.mean(np.abs(pred - real[:, 1:, -1:]))))
     return {n: _summary(maes[i * repeats:(i + 1) * repeats]) for i, n in enumerate(names)}
+
+
+def constant_predictive_score(real) -> float:
+    """The predictive score of a guess that ignores its inputs: the MAE of the best constant,
+    the median of the next-step last column. A predictor is only as good as its margin below this."""
+    target = _check_windows("real", real)[:, 1:, -1]
+    return float(np.mean(np.abs(target - np.median(target))))
 
 
 def _summary(values):
@@ -507,3 +516,37 @@ class SequenceWGAN:
         """``n`` generated sequences (n, steps, channels) in the standardised units."""
         zs, zg = self.noise(n)
         return self.generator.predict([zs, zg], verbose=0, batch_size=1024)
+
+
+def protocol_sets(raw, gan_iterations: int, length: int = 24, n_critic: int = 3, block: int = 5,
+                  seed: int = 0, checkpoint_dir=None, progress_desc: str | None = "WGAN-GP") -> dict:
+    """Notebook 08's market recipe for one OHLCV series (T, 6), in one call.
+
+    Min-max scale, cut windows of ``length`` days, draw one real anchor day per window, and build
+    the three generators' windows from the daily features: GARCH(1,1)-t, a block bootstrap, and a
+    :class:`SequenceWGAN` trained for ``gan_iterations`` steps. Returns the scaled windows
+    ``{"real", "gan", "garch", "bootstrap"}`` (each (n, length, 6)) and the ``"scaler"``.
+    """
+    raw = np.asarray(raw, dtype=np.float64)
+    if raw.ndim != 2 or raw.shape[1] != len(FEATURES) or not np.isfinite(raw).all() or (raw <= 0).any():
+        raise ValueError(f"raw must be a (T, 6) array of positive {FEATURES}, got shape {raw.shape}")
+    scaler = MinMaxScaler().fit(raw)
+    real = sliding_windows(scaler.transform(raw), length).astype(np.float32)
+    raw_windows = sliding_windows(raw, length)
+    daily = daily_features(raw)
+    rng = np.random.default_rng(seed)
+    n, steps = len(real), length - 1
+    anchors = raw_windows[rng.integers(0, n, n), 0]
+
+    def scaled(paths):
+        return scaler.transform(paths.reshape(-1, raw.shape[1])).reshape(paths.shape).astype(np.float32)
+
+    garch = garch_paths(fit_garch(daily[:, 0]), daily, anchors, length, seed=seed)
+    boot = decode_paths(anchors, block_bootstrap(daily, n, steps, block, seed=seed))
+    mean, sd = daily.mean(axis=0), daily.std(axis=0)
+    wgan = SequenceWGAN(steps, channels=daily.shape[1], seed=seed)
+    wgan.fit((daily_features(raw_windows) - mean) / sd, iterations=gan_iterations, n_critic=n_critic,
+             checkpoint_dir=checkpoint_dir, progress_desc=progress_desc)
+    gan = decode_paths(anchors, wgan.sample(n) * sd + mean)
+    return {"real": real, "gan": scaled(gan), "garch": scaled(garch), "bootstrap": scaled(boot),
+            "scaler": scaler}

@@ -74,6 +74,27 @@ def test_predictive_score_runs_and_validates():
         ts.predictive_score(w, {"nan": np.full_like(w, np.nan)}, progress_desc=None)
 
 
+def test_constant_predictive_score_is_the_best_constant_guess():
+    w = ts.sliding_windows(ts.MinMaxScaler().fit(_ohlcv()).transform(_ohlcv()), 24).astype(np.float32)
+    target = w[:, 1:, -1]
+    grid = np.linspace(0, 1, 2001)
+    brute = min(np.mean(np.abs(target - c)) for c in grid)          # the median minimises the MAE
+    assert ts.constant_predictive_score(w) == pytest.approx(brute, abs=1e-3)
+    assert ts.constant_predictive_score(w) <= np.mean(np.abs(target - target.mean()))
+
+
+def test_protocol_sets_build_every_generator_on_one_series():
+    raw = labkit.data.load_market("google").frame[list(ts.FEATURES)].to_numpy(float)[:400]
+    sets = ts.protocol_sets(raw, gan_iterations=2, seed=0, progress_desc=None)
+    assert set(sets) == {"real", "gan", "garch", "bootstrap", "scaler"}
+    for name in ("real", "gan", "garch", "bootstrap"):
+        assert sets[name].shape == (400 - 23, 24, 6) and np.isfinite(sets[name]).all()
+    back = sets["scaler"].inverse_transform(sets["gan"].reshape(-1, 6)).reshape(-1, 24, 6)
+    assert (back[..., 1] >= np.maximum(back[..., 0], back[..., 3]) - 1e-3).all()    # High >= Open, Close (float32)
+    with pytest.raises(ValueError, match="positive"):
+        ts.protocol_sets(-raw, gan_iterations=1, progress_desc=None)
+
+
 def test_autocorrelation_matches_statsmodels():
     from statsmodels.tsa.stattools import acf
 
@@ -170,6 +191,19 @@ def test_generated_tables_respect_types_and_bounds():
     assert (rows["grade"] == "D").all()
     with pytest.raises(ValueError, match="no category"):
         gan.sample(5, condition={"grade": "Z"})
+
+
+def test_tabular_gan_resumes_from_its_last_checkpoint(tmp_path):
+    frame = _table()
+    first = tb.ConditionalTabularGAN(SPEC, width=32, seed=0)
+    first.fit(frame, epochs=3, batch_size=100, checkpoint_dir=tmp_path, checkpoint_every=2, progress_desc=None)
+    saved = sorted(p.name for p in tmp_path.glob("ckpt-*.index"))
+    assert saved == ["ckpt-2.index"]                                # epochs 2 and 3 saved, the last kept
+    again = tb.ConditionalTabularGAN(SPEC, width=32, seed=0)
+    again.fit(frame, epochs=5, batch_size=100, checkpoint_dir=tmp_path, checkpoint_every=2, progress_desc=None)
+    assert len(again.history["critic_loss"]) == 2                   # only epochs 4 and 5 ran
+    with pytest.raises(ValueError, match="checkpoint_every"):
+        tb.ConditionalTabularGAN(SPEC, width=32).fit(frame, epochs=1, checkpoint_dir=tmp_path, checkpoint_every=0)
 
 
 def test_gaussian_copula_keeps_correlation():
