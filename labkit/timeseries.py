@@ -97,10 +97,13 @@ def decode_paths(anchors, features):
 # --- the TimeGAN protocol: batched GRUs -------------------------------------------------
 
 def _gru_params(tf, n_models, n_in, units, n_out, seed):
-    init = tf.keras.initializers.GlorotUniform(seed=seed)
+    """Weights of ``n_models`` independent GRUs, each with its own Glorot-uniform draw (a repeat
+    of the protocol is a fresh model, as in the TimeGAN code) and zero biases."""
+    rng = np.random.default_rng([seed, n_models, n_in, units, n_out])
 
     def var(shape, name):
-        return tf.Variable(tf.stack([init((shape[0], shape[1])) for _ in range(n_models)]), name=name)
+        limit = np.sqrt(6.0 / (shape[0] + shape[1]))
+        return tf.Variable(rng.uniform(-limit, limit, (n_models,) + shape).astype(np.float32), name=name)
 
     return {"wx": var((n_in, 3 * units), "wx"), "wh": var((units, 3 * units), "wh"),
             "b": tf.Variable(tf.zeros((n_models, 1, 3 * units)), name="b"),

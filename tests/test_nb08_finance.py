@@ -74,6 +74,17 @@ def test_predictive_score_runs_and_validates():
         ts.predictive_score(w, {"nan": np.full_like(w, np.nan)}, progress_desc=None)
 
 
+def test_protocol_repeats_start_from_different_weights():
+    import tensorflow as tf
+    p = ts._gru_params(tf, 4, 5, 3, 1, seed=0)
+    wx = p["wx"].numpy()
+    assert wx.shape == (4, 5, 9) and len({w.tobytes() for w in wx}) == 4
+    limit = np.sqrt(6 / (5 + 9))                                     # Glorot uniform bound
+    assert np.abs(wx).max() <= limit and np.abs(wx).max() > 0.8 * limit
+    again = ts._gru_params(tf, 4, 5, 3, 1, seed=0)["wx"].numpy()
+    np.testing.assert_array_equal(wx, again)                         # reproducible from the seed
+
+
 def test_constant_predictive_score_is_the_best_constant_guess():
     w = ts.sliding_windows(ts.MinMaxScaler().fit(_ohlcv()).transform(_ohlcv()), 24).astype(np.float32)
     target = w[:, 1:, -1]
