@@ -1,7 +1,7 @@
 """Command line of the course tools (also installed as ``labkit``).
 
     python -m labkit run [NOTEBOOK ...] [--all] [--profile lab] [--output outputs] [-p NAME VALUE] [--bench FILE]
-    python -m labkit report [--output outputs]
+    python -m labkit report [--output outputs] [--targets TEACHER_OUTPUTS]
     python -m labkit student [--dest student] [--check]
     python -m labkit sweep NOTEBOOK --grid NAME=V1,V2 [--seeds 0 1 2] [--workers 2] [--scheduler ADDRESS]
 """
@@ -27,8 +27,13 @@ def _parser():
     run.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                      help="a notebook parameter; values are parsed as int, float, bool or text")
     run.add_argument("--bench", help="also write the timings as JSON to this file")
-    rep = sub.add_parser("report", help="HTML and Markdown report of every notebook's metrics")
-    rep.add_argument("--output", default="outputs")
+    rep = sub.add_parser("report", help="HTML and Markdown report of every notebook's metrics",
+                         description="Report on an outputs folder (students' folders are treated as "
+                                     "untrusted: escaped, confined, size-capped). Targets come from the "
+                                     "course's notebooks, or from your own run with --targets.")
+    rep.add_argument("--output", default="outputs", help="the outputs folder to report on")
+    rep.add_argument("--targets", metavar="TEACHER_OUTPUTS",
+                     help="your own (trusted) outputs folder: its recorded targets grade the students' runs")
     stu = sub.add_parser("student", help="write student editions (solutions removed, outputs cleared)")
     stu.add_argument("notebooks", nargs="*")
     stu.add_argument("--dest", default="student")
@@ -73,7 +78,7 @@ def _dispatch(args) -> int:
             print(f"wrote {args.bench}")
         return 0 if all(r["status"] == "ok" for r in results) else 1
     if args.command == "report":
-        html_path, md_path = course.report(Path(args.output))
+        html_path, md_path = course.report(Path(args.output), Path(args.targets) if args.targets else None)
         print(f"wrote {html_path} and {md_path}")
         return 0
     if args.command == "student":

@@ -4,8 +4,6 @@ Everything here is built on papermill's Python API and is what ``python -m labki
 """
 from __future__ import annotations
 
-import base64
-import html
 import itertools
 import json
 import re
@@ -107,61 +105,12 @@ def summary_table(results: list[dict]) -> str:
 
 # --- report -------------------------------------------------------------------------------
 
-def collect_metrics(output_dir: Path) -> list[dict]:
-    """Every ``<output_dir>/<stem>/metrics.json``, in notebook order."""
-    return [files.read_json(p) for p in sorted(Path(output_dir).glob("[0-9][0-9]_*/metrics.json"))]
+def report(output_dir: Path, targets: Path | None = None) -> tuple[Path, Path]:
+    """Write ``report.html`` and ``report.md`` in ``output_dir``; see :mod:`labkit.report`
+    (students' folders are treated as untrusted input; targets come from the teacher's side)."""
+    from .report import write_report
 
-
-def _rows(record: dict):
-    from .run import meets
-
-    for name, value in record["metrics"].items():
-        target = record["targets"].get(name)
-        if isinstance(value, (dict, list)):
-            value = json.dumps(value)[:80] + ("…" if len(json.dumps(value)) > 80 else "")
-        elif isinstance(value, float):
-            value = f"{value:.4g}"
-        mark = "" if target is None else ("pass" if record["metrics"][name] is not None
-                                          and meets(record["metrics"][name], target) else "miss")
-        yield name, str(value), "" if target is None else f"{target['op']} {target['value']:g}", mark
-
-
-def report(output_dir: Path, max_figures: int = 4) -> tuple[Path, Path]:
-    """Write ``report.html`` (self-contained, figures embedded) and ``report.md`` in ``output_dir``."""
-    output_dir = Path(output_dir)
-    records = collect_metrics(output_dir)
-    if not records:
-        raise CourseError(f"no metrics.json under {output_dir}; run `python -m labkit run` first")
-    md = ["# Synthetic Data Lab — results", ""]
-    body = ["<h1>Synthetic Data Lab — results</h1>"]
-    for rec in records:
-        stem = rec["notebook"]
-        rows = list(_rows(rec))
-        missed = sum(r[3] == "miss" for r in rows)
-        head = f"{stem} (profile {rec['profile']}, seed {rec['seed']}, {rec.get('elapsed_s', 0):.0f} s)"
-        md += [f"## {head}", "", "| metric | value | target | |", "|---|---|---|---|"]
-        md += [f"| {n} | {v} | {t} | {m} |" for n, v, t, m in rows] + [""]
-        body.append(f"<h2 id='{stem}'>{html.escape(head)}"
-                    f"<span class='{'miss' if missed else 'pass'}'> {missed} missed</span></h2>")
-        body.append("<table><tr><th>metric</th><th>value</th><th>target</th><th></th></tr>")
-        body += [f"<tr><td>{html.escape(n)}</td><td>{html.escape(v)}</td><td>{html.escape(t)}</td>"
-                 f"<td class='{m}'>{m}</td></tr>" for n, v, t, m in rows]
-        body.append("</table><div class='figs'>")
-        for fig in sorted((output_dir / stem).glob("*.png"))[:max_figures]:
-            data = base64.b64encode(fig.read_bytes()).decode()
-            body.append(f"<figure><img src='data:image/png;base64,{data}'><figcaption>{fig.stem}</figcaption></figure>")
-        body.append("</div>")
-    style = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}"
-             "table{border-collapse:collapse;margin:.5em 0}td,th{border-bottom:1px solid #ddd;padding:3px 10px;"
-             "text-align:left}.pass{color:#1b7f3b}.miss{color:#b3261e;font-weight:bold}"
-             "figure{display:inline-block;margin:6px}img{max-width:520px}h2 span{font-size:60%}")
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>Synthetic Data Lab results</title>"
-            f"<style>{style}</style></head><body>{''.join(body)}</body></html>")
-    html_path = output_dir / "report.html"
-    files._atomic(html_path, lambda tmp: Path(tmp).write_text(page, encoding="utf-8"))
-    md_path = output_dir / "report.md"
-    files._atomic(md_path, lambda tmp: Path(tmp).write_text("\n".join(md), encoding="utf-8"))
-    return html_path, md_path
+    return write_report(output_dir, targets=targets)
 
 
 # --- student editions -----------------------------------------------------------------------

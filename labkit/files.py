@@ -1,21 +1,38 @@
-"""Atomic file writing: a reader never sees half a file, an interrupted write leaves the old one."""
+"""Atomic file writing: a reader never sees half a file, an interrupted write leaves the old one.
+
+Files get the mode a plain ``open()`` would give them (``0o666`` minus the umask), not the
+``0o600`` of a temporary file. JSON written here is strict: NaN and ±Infinity (Python or NumPy
+floats) are written as ``null``, and :func:`read_json` refuses them.
+"""
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
 import tempfile
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 
+def _umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _atomic(path, write, suffix=""):
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it onto ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=suffix or path.suffix)
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -24,7 +41,11 @@ def _atomic(path, write, suffix=""):
 
 
 def to_jsonable(value):
-    """Convert NumPy scalars/arrays, tuples and paths into plain JSON types."""
+    """Convert NumPy scalars/arrays, tuples and paths into plain JSON types.
+
+    Non-finite floats (NaN, ±Infinity, Python or NumPy) become ``None``: standard JSON has no
+    such numbers, and a reader should see "no value", never a number that passes a target.
+    """
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -32,23 +53,32 @@ def to_jsonable(value):
     if isinstance(value, np.ndarray):
         return to_jsonable(value.tolist())
     if isinstance(value, np.generic):
-        return value.item()
+        return to_jsonable(value.item())
     if isinstance(value, Path):
         return str(value)
-    if isinstance(value, float) and value != value:
-        return None  # NaN is not JSON
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     return value
 
 
 def write_json(path, data) -> Path:
-    """Write ``data`` as indented JSON, atomically."""
-    text = json.dumps(to_jsonable(data), indent=2, sort_keys=False)
+    """Write ``data`` as indented, strict JSON (non-finite floats as ``null``), atomically."""
+    text = json.dumps(to_jsonable(data), indent=2, sort_keys=False, allow_nan=False)
     return _atomic(path, lambda tmp: Path(tmp).write_text(text + "\n", encoding="utf-8"))
 
 
+def _refuse_constant(name):
+    raise ValueError(f"{name} is not valid JSON (non-finite numbers are not allowed)")
+
+
+def loads_strict(text: str):
+    """Parse JSON text, refusing ``NaN``, ``Infinity`` and ``-Infinity``."""
+    return json.loads(text, parse_constant=_refuse_constant)
+
+
 def read_json(path):
-    """Read a JSON file."""
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    """Read a strict JSON file (``NaN``/``Infinity`` raise ``ValueError``)."""
+    return loads_strict(Path(path).read_text(encoding="utf-8"))
 
 
 def write_npz(path, **arrays) -> Path:
@@ -65,9 +95,49 @@ def read_npz(path) -> dict:
         return {k: data[k] for k in data.files}
 
 
-def save_keras(model, path) -> Path:
-    """Save a Keras model to ``path`` (``.keras``) atomically."""
-    return _atomic(path, lambda tmp: model.save(tmp), suffix=".keras")
+def save_keras(model, path, checksum: bool = False) -> Path:
+    """Save a Keras model to ``path`` (``.keras``) atomically; with ``checksum``, also write
+    its SHA-256 to ``<path>.sha256`` for :func:`load_keras_verified`."""
+    path = _atomic(path, lambda tmp: model.save(tmp), suffix=".keras")
+    if checksum:
+        _atomic(_checksum_path(path), lambda tmp: Path(tmp).write_text(sha256_file(path) + "\n"))
+    return path
+
+
+def sha256_file(path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _checksum_path(path) -> Path:
+    path = Path(path)
+    return path.with_name(path.name + ".sha256")
+
+
+def load_keras_verified(path):
+    """Load a ``.keras`` file saved with ``save_keras(..., checksum=True)``, with ``safe_mode=True``.
+
+    Returns ``None`` (with a warning) when the file or its ``.sha256`` is missing, or the
+    checksum does not match, so the caller retrains instead of loading a file it did not write.
+    """
+    import keras
+
+    path, sidecar = Path(path), _checksum_path(path)
+    if not path.is_file():
+        return None
+    reason = None
+    if path.is_symlink() or not sidecar.is_file():
+        reason = "it has no checksum file" if not path.is_symlink() else "it is a symbolic link"
+    elif sidecar.read_text(errors="replace").strip() != sha256_file(path):
+        reason = "its SHA-256 does not match " + sidecar.name
+    if reason:
+        warnings.warn(f"not loading {path}: {reason}; training it again", stacklevel=2)
+        return None
+    return keras.models.load_model(path, safe_mode=True)
 
 
 def save_figure(fig, path, dpi=110) -> Path:

@@ -134,9 +134,9 @@ def reference_classifier(run_or_dir, x_train, y_train, epochs: int = 6, batch_si
     for part in (x.tobytes(), y.astype(np.int64).tobytes(), f"{epochs}-{batch_size}-{seed}".encode()):
         digest.update(part)
     path = _folder(run_or_dir) / f"{name}-{digest.hexdigest()[:10]}.keras"
-    if path.exists():
-        model, cached = keras.models.load_model(path), True
-    else:
+    model = files.load_keras_verified(path)  # safe_mode=True, SHA-256 checked; None means retrain
+    cached = model is not None
+    if not cached:
         seed_everything(seed)
         model = build_classifier(num_classes=int(y.max()) + 1)
         callbacks = []
@@ -144,8 +144,7 @@ def reference_classifier(run_or_dir, x_train, y_train, epochs: int = 6, batch_si
             from .progress import keras_progress
             callbacks.append(keras_progress(epochs, desc="reference classifier"))
         model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0, callbacks=callbacks)
-        files.save_keras(model, path)
-        cached = False
+        files.save_keras(model, path, checksum=True)
     seed_everything(seed)
     model.cache_path, model.was_cached = path, cached
     return model

@@ -40,10 +40,10 @@ def jupyterlab(tmp_path):
                                prepare_only=True)
     port, token = _free_port(), secrets.token_hex(16)
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(tmp_path / "config"), MPLBACKEND="module://matplotlib_inline.backend_inline")
-    log = open(tmp_path / "jupyterlab.log", "w")
+    log = open(tmp_path / "jupyterlab.log", "w")  # noqa: SIM115 - closed in _stop
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip=127.0.0.1", f"--port={port}",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp_path}",
+         "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp_path}",
          "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
         stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
@@ -54,11 +54,24 @@ def jupyterlab(tmp_path):
         except OSError:
             time.sleep(0.5)
     else:
-        server.terminate()
+        _stop(server, log)
         pytest.fail("JupyterLab did not start: " + (tmp_path / "jupyterlab.log").read_text()[-2000:])
-    yield url, token, tmp_path / "jupyterlab.log"
+    try:
+        yield url, token, tmp_path / "jupyterlab.log"
+    finally:
+        _stop(server, log)
+
+
+def _stop(server, log, grace=30):
+    """Stop the server: terminate, then kill if it is still running after ``grace`` seconds; close its log."""
     server.terminate()
-    server.wait(timeout=30)
+    try:
+        server.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(timeout=grace)
+    finally:
+        log.close()
 
 
 def test_widget_slider_drives_the_figure(jupyterlab):
@@ -139,17 +152,17 @@ def test_report_opens_in_chromium(tmp_path):
 
     from labkit import course, files
 
-    folder = tmp_path / "01_dataset_types"
-    folder.mkdir()
-    files.write_json(folder / "metrics.json", {
-        "notebook": "01_dataset_types", "profile": "lab", "seed": 0, "elapsed_s": 45.0,
-        "metrics": {"supervised_test_accuracy": 0.976, "clustering_ari": 0.34},
-        "targets": {"supervised_test_accuracy": {"op": ">=", "value": 0.95},
-                    "clustering_ari": {"op": ">=", "value": 0.5}}})
+    folder = tmp_path / "outputs" / "01_dataset_types"
+    record = {"notebook": "01_dataset_types", "profile": "lab", "seed": 0, "elapsed_s": 45.0,
+              "metrics": {"supervised_test_accuracy": 0.976, "clustering_ari": 0.34},
+              "targets": {"supervised_test_accuracy": {"op": ">=", "value": 0.95},
+                          "clustering_ari": {"op": ">=", "value": 0.5}}}
+    files.write_json(folder / "metrics.json", record)
+    files.write_json(tmp_path / "teacher" / "01_dataset_types" / "metrics.json", record)
     fig, ax = plt.subplots(figsize=(3, 2))
     ax.plot([0, 1], [0, 1])
     files.save_figure(fig, folder / "curve.png")
-    html_path, _ = course.report(tmp_path)
+    html_path, _ = course.report(folder.parent, targets=tmp_path / "teacher")
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)

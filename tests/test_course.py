@@ -79,16 +79,15 @@ def test_student_editions_of_the_course_carry_no_solution(tmp_path, stem):
 
 
 def test_report_lists_metrics_with_targets(tmp_path):
-    folder = tmp_path / "01_demo"
-    folder.mkdir()
-    files.write_json(folder / "metrics.json", {
-        "notebook": "01_demo", "profile": "lab", "seed": 0, "elapsed_s": 3.0,
-        "metrics": {"accuracy": 0.97, "loss": 0.5, "curve": [[1, 2]]},
-        "targets": {"accuracy": {"op": ">=", "value": 0.95}, "loss": {"op": "<=", "value": 0.1}}})
-    html_path, md_path = course.report(tmp_path)
+    record = {"notebook": "01_demo", "profile": "lab", "seed": 0, "elapsed_s": 3.0,
+              "metrics": {"accuracy": 0.97, "loss": 0.5, "curve": [[1, 2]]},
+              "targets": {"accuracy": {"op": ">=", "value": 0.95}, "loss": {"op": "<=", "value": 0.1}}}
+    files.write_json(tmp_path / "01_demo" / "metrics.json", record)
+    files.write_json(tmp_path / "teacher" / "01_demo" / "metrics.json", record)   # targets: the teacher's run
+    html_path, md_path = course.report(tmp_path, targets=tmp_path / "teacher")
     page = html_path.read_text()
     assert "accuracy" in page and "&gt;= 0.95" in page and "pass" in page and "miss" in page
-    assert "| loss | 0.5 | <= 0.1 | miss |" in md_path.read_text()
+    assert "| loss | 0.5 | &lt;= 0.1 | miss |" in md_path.read_text()
     with pytest.raises(course.CourseError, match="no metrics.json"):
         course.report(tmp_path / "empty")
 
