@@ -43,20 +43,31 @@ def _atomic(path, write, suffix=""):
 def to_jsonable(value):
     """Convert NumPy scalars/arrays, tuples and paths into plain JSON types.
 
-    Non-finite floats (NaN, ±Infinity, Python or NumPy) become ``None``: standard JSON has no
-    such numbers, and a reader should see "no value", never a number that passes a target.
+    Non-finite floats (NaN, ±Infinity, Python or NumPy) become ``None``, with one
+    ``RuntimeWarning`` saying how many: standard JSON has no such numbers, and a reader should
+    see "no value", never a number that could pass a target.
     """
+    count = [0]
+    converted = _jsonable(value, count)
+    if count[0]:
+        warnings.warn(f"{count[0]} non-finite number(s) (NaN or Infinity) stored as null", RuntimeWarning,
+                      stacklevel=2)
+    return converted
+
+
+def _jsonable(value, count):
     if isinstance(value, dict):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
+        return {str(k): _jsonable(v, count) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [to_jsonable(v) for v in value]
+        return [_jsonable(v, count) for v in value]
     if isinstance(value, np.ndarray):
-        return to_jsonable(value.tolist())
+        return _jsonable(value.tolist(), count)
     if isinstance(value, np.generic):
-        return to_jsonable(value.item())
+        return _jsonable(value.item(), count)
     if isinstance(value, Path):
         return str(value)
     if isinstance(value, float) and not math.isfinite(value):
+        count[0] += 1
         return None
     return value
 

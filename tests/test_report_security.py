@@ -225,3 +225,35 @@ def test_written_files_follow_the_umask(root):
 def test_html_forbids_scripts(root):
     page, _ = _report(root)
     assert "Content-Security-Policy" in page and "default-src 'none'" in page
+
+
+def test_labkit_json_is_strict(tmp_path):
+    import numpy as np
+
+    data = {"py_nan": float("nan"), "np32_nan": np.float32("nan"), "np64_inf": np.float64("inf"),
+            "arr": np.array([1.0, -np.inf]), "ok": np.float32(0.5)}
+    with pytest.warns(RuntimeWarning, match="4 non-finite"):
+        files.write_json(tmp_path / "m.json", data)
+    text = (tmp_path / "m.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text) == {"py_nan": None, "np32_nan": None, "np64_inf": None, "arr": [1.0, None], "ok": 0.5}
+    (tmp_path / "bad.json").write_text('{"a": NaN}')
+    with pytest.raises(ValueError, match="NaN is not valid JSON"):
+        files.read_json(tmp_path / "bad.json")
+
+
+def test_cached_classifier_is_verified_before_loading(tmp_path):
+    keras = pytest.importorskip("keras")
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    path = files.save_keras(model, tmp_path / "m.keras", checksum=True)
+    assert (tmp_path / "m.keras.sha256").read_text().strip() == files.sha256_file(path)
+    assert files.load_keras_verified(path) is not None
+    with open(path, "ab") as handle:
+        handle.write(b"tampered")
+    with pytest.warns(UserWarning, match="SHA-256 does not match"):
+        assert files.load_keras_verified(path) is None
+    (tmp_path / "m.keras.sha256").unlink()
+    with pytest.warns(UserWarning, match="no checksum file"):
+        assert files.load_keras_verified(path) is None
+    assert files.load_keras_verified(tmp_path / "absent.keras") is None
