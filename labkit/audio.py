@@ -189,18 +189,26 @@ def load_wav_folder(path, duration: float = 0.5, sample_rate: int = SAMPLE_RATE)
     from scipy.io import wavfile
     from scipy.signal import resample
 
+    from .data import DataError, MissingDataError, loading
+
     root = Path(path).expanduser()
     if not root.is_dir():
-        raise FileNotFoundError(f"no folder {root}: expected {root}/<label>/*.wav")
+        raise MissingDataError(f"no folder {root}: expected {root}/<label>/*.wav")
     names = sorted(d.name for d in root.iterdir() if d.is_dir() and any(d.glob("*.wav")))
     if not names:
-        raise FileNotFoundError(f"no WAV files in sub-folders of {root}: expected {root}/<label>/*.wav")
+        raise MissingDataError(f"no WAV files in sub-folders of {root}: expected {root}/<label>/*.wav")
     n = int(round(duration * sample_rate))
     signals, labels = [], []
     for label, name in enumerate(names):
         for file in sorted((root / name).glob("*.wav")):
-            rate, raw = wavfile.read(file)
+            with loading(file, "replace or delete this file (a PCM or float WAV, one per clip)"):
+                rate, raw = wavfile.read(file)
+            if raw.size == 0 or not (np.issubdtype(raw.dtype, np.integer) or np.issubdtype(raw.dtype, np.floating)):
+                raise DataError(f"{file} holds no usable samples ({raw.dtype}, {raw.size} values); "
+                                "replace or delete this file")
             data = raw.astype(np.float64)
+            if not np.isfinite(data).all():
+                raise DataError(f"{file} holds NaN or infinite samples; replace or delete this file")
             if np.issubdtype(raw.dtype, np.integer):
                 data /= np.iinfo(raw.dtype).max
             if data.ndim == 2:

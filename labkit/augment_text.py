@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import DATA_DIR, DataCard, DataError, Dataset
+from .data import DATA_DIR, DataCard, DataError, Dataset, MissingDataError, loading
 from .params import check_fraction, check_int
 
 CORPUS_PATH = DATA_DIR / "text" / "support_tickets.csv"
@@ -48,11 +48,15 @@ def load_corpus(path=None) -> Dataset:
     import pandas as pd
 
     path = Path(path) if path is not None else CORPUS_PATH
-    if not path.exists():
-        raise DataError(f"text corpus not found at {path}; it ships with the repository in data/text/")
-    frame = pd.read_csv(path)
+    fix = "restore it with `git checkout data/text` (it ships with the repository)"
+    if not path.is_file():
+        raise MissingDataError(f"text corpus not found at {path}; {fix}")
+    with loading(path, fix):
+        frame = pd.read_csv(path, encoding="utf-8", dtype=str, keep_default_na=False)
     if list(frame.columns) != ["text", "label"]:
-        raise DataError(f"{path} must have columns text,label; has {list(frame.columns)}")
+        raise DataError(f"{path} must have columns text,label; has {list(frame.columns)[:5]}; {fix}")
+    if frame.empty or (frame.text.str.strip() == "").any() or (frame.label.str.strip() == "").any():
+        raise DataError(f"{path} has no rows or empty text/label cells; {fix}")
     card = DataCard(
         name="support tickets", source="written for this workbook (project-authored, see data/text/README.md)",
         licence="CC0 1.0", size=f"{len(frame)} messages, {frame.label.nunique()} classes",
@@ -64,10 +68,13 @@ def load_corpus(path=None) -> Dataset:
 def load_lexicon(path=None) -> dict:
     """Word → sorted synonyms, from a file of comma-separated synonym groups (``#`` comments)."""
     path = Path(path) if path is not None else LEXICON_PATH
-    if not path.exists():
-        raise DataError(f"synonym lexicon not found at {path}")
+    fix = "restore it with `git checkout data/lexicon` (it ships with the repository)"
+    if not path.is_file():
+        raise MissingDataError(f"synonym lexicon not found at {path}; {fix}")
+    with loading(path, fix):
+        text = path.read_text(encoding="utf-8")
     synonyms = defaultdict(set)
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in text.splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
             continue
