@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
+import os
 import re
 import statistics
 import subprocess
@@ -37,10 +39,32 @@ def notebooks(selection=None, folder=NOTEBOOK_DIR) -> list[Path]:
     return found
 
 
+# Parameters every notebook declares that the command line sets with its own flags.
+RESERVED = {"output_dir": "--output", "profile": "--profile", "seed": "--seed"}
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                    "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+
+
+def check_reserved(parameters: dict, flags: dict | None = None, how: str = "-p") -> None:
+    """Refuse ``-p output_dir/profile/seed``: those have flags of their own (named in the message)."""
+    flags = {**RESERVED, **(flags or {})}
+    for name in parameters:
+        if name in flags:
+            raise CourseError(f"{how} {name} is not allowed: use {flags[name]} instead")
+
+
+def check_values(parameters: dict) -> None:
+    """Refuse non-finite numbers (``nan``, ``inf``, ``1e400``) given on the command line."""
+    for name, value in parameters.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise CourseError(f"parameter {name!r} = {value!r} is not a finite number")
+
+
 def check_parameters(notebook: Path, parameters: dict) -> None:
     """Raise CourseError if a parameter is not declared in the notebook's ``parameters`` cell."""
     import papermill
 
+    check_values(parameters)
     declared = papermill.inspect_notebook(str(notebook))
     unknown = sorted(set(parameters) - set(declared))
     if unknown:
@@ -48,9 +72,20 @@ def check_parameters(notebook: Path, parameters: dict) -> None:
                           + ", ".join(declared))
 
 
+def thread_env(threads: int | None) -> dict | None:
+    """The environment for a child limited to ``threads`` CPU threads (None: inherit everything)."""
+    if threads is None:
+        return None
+    return {**os.environ, **{name: str(max(1, int(threads))) for name in THREAD_VARIABLES}}
+
+
 def execute(notebook: Path, output_dir: Path, profile: str = "lab", parameters: dict | None = None,
-            timeout: int = 3600) -> dict:
-    """Execute one notebook in a child process; return status, wall time and peak memory."""
+            timeout: int = 3600, threads: int | None = None) -> dict:
+    """Execute one notebook in a child process; return status, wall time and peak memory.
+
+    ``threads`` caps the CPU threads of the child (OpenMP, BLAS and TensorFlow's pools), so that
+    parallel runs do not oversubscribe the machine.
+    """
     output_dir = Path(output_dir).resolve()
     executed = output_dir / "executed" / notebook.name
     executed.parent.mkdir(parents=True, exist_ok=True)
@@ -58,7 +93,8 @@ def execute(notebook: Path, output_dir: Path, profile: str = "lab", parameters: 
     cmd = [sys.executable, "-m", "labkit", "_execute", str(notebook), str(executed), json.dumps(params)]
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=notebook.parent)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=notebook.parent,
+                              env=thread_env(threads))
     except subprocess.TimeoutExpired:
         proc = subprocess.CompletedProcess(cmd, 1, "", f"timed out after {timeout} s")
     wall = time.perf_counter() - t0
@@ -162,12 +198,61 @@ def grid_settings(grid: dict) -> list[dict]:
     return [dict(zip(names, combo)) for combo in itertools.product(*(grid[n] for n in names))] or [{}]
 
 
-def _sweep_one(notebook: str, output_dir: str, profile: str, parameters: dict) -> dict:
-    """One sweep run (a top-level function so process pools and Dask can ship it)."""
-    result = execute(Path(notebook), Path(output_dir), profile, parameters)
-    metrics_path = Path(output_dir) / Path(notebook).stem / "metrics.json"
-    result["metrics"] = files.read_json(metrics_path)["metrics"] if result["status"] == "ok" else {}
-    return result
+def _sweep_one(notebook: str, output_dir: str, profile: str, parameters: dict, threads: int | None = None) -> dict:
+    """One sweep run (a top-level function so process pools and Dask can ship it); never raises.
+
+    A failure of any kind (the notebook, a missing folder on a Dask worker, a missing metrics.json)
+    comes back as a ``failed`` result with the reason, so the other runs still finish.
+    """
+    try:
+        result = execute(Path(notebook), Path(output_dir), profile, parameters, threads=threads)
+        metrics = {}
+        if result["status"] == "ok":
+            metrics = files.read_json(Path(output_dir) / Path(notebook).stem / "metrics.json").get("metrics", {})
+        result["metrics"] = metrics
+        return result
+    except Exception as err:  # noqa: BLE001 - a sweep reports failed runs, it does not stop
+        return _failed_run(notebook, output_dir, profile, parameters, err)
+
+
+def _failed_run(notebook, output_dir, profile, parameters, err) -> dict:
+    """The result record of a run that could not be executed or read back."""
+    return {"notebook": Path(notebook).stem, "status": "failed", "profile": profile, "parameters": parameters,
+            "wall_s": 0.0, "peak_rss_mb": None, "executed": "", "output_dir": str(output_dir),
+            "error": f"{type(err).__name__}: {err}"[:300], "metrics": {}}
+
+
+def check_sweep(seeds, workers: int) -> list[int]:
+    """The seeds as ints; CourseError for an empty list, duplicates or fewer than one worker."""
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise CourseError("--seeds needs at least one seed")
+    repeated = sorted({s for s in seeds if seeds.count(s) > 1})
+    if repeated:
+        raise CourseError(f"--seeds lists {', '.join(map(str, repeated))} more than once; two runs of one "
+                          "seed would write the same folder")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise CourseError(f"--workers must be at least 1, got {workers!r}")
+    return seeds
+
+
+def _slots_per_host(client) -> int:
+    """The largest number of Dask worker threads on one host (jobs that may run side by side)."""
+    per_host = {}
+    for info in client.scheduler_info().get("workers", {}).values():
+        per_host[info.get("host")] = per_host.get(info.get("host"), 0) + int(info.get("nthreads", 1))
+    return max(per_host.values(), default=1)
+
+
+def _gather(futures, jobs) -> list[dict]:
+    """Each job's result; a job whose future itself fails (a worker that died) becomes ``failed``."""
+    results = []
+    for future, job in zip(futures, jobs):
+        try:
+            results.append(future.result())
+        except Exception as err:  # noqa: BLE001 - one lost job must not lose the others
+            results.append(_failed_run(*job[:4], err))
+    return results
 
 
 def sweep(notebook: Path, grid: dict, seeds, output_dir: Path, profile: str = "smoke",
@@ -175,30 +260,36 @@ def sweep(notebook: Path, grid: dict, seeds, output_dir: Path, profile: str = "s
     """Run ``notebook`` for every grid setting × seed in parallel; summarise metrics as mean ± sd.
 
     Runs go to worker processes, or to a Dask cluster (``scheduler`` address or a ``cluster``
-    object such as ``dask.distributed.LocalCluster``).
+    object such as ``dask.distributed.LocalCluster``; see the README on securing a scheduler).
+    Each run's CPU threads are capped at cores / parallel runs. A failed run is listed in
+    ``sweep.json`` (``failures``) with its error; the other runs finish.
     """
+    seeds = check_sweep(seeds, workers)
     for setting in grid_settings(grid):
+        check_reserved(setting, {"seed": "--seeds"}, how="--grid")
         check_parameters(notebook, {**setting, "seed": 0})
     jobs = []
     for i, setting in enumerate(grid_settings(grid)):
         for seed in seeds:
             out = Path(output_dir).resolve() / f"setting{i}-seed{seed}"
-            jobs.append((str(notebook), str(out), profile, {**setting, "seed": int(seed)}))
+            jobs.append((str(notebook), str(out), profile, {**setting, "seed": seed}))
     t0 = time.perf_counter()
     if scheduler or cluster is not None:
         from dask.distributed import Client
 
         with Client(scheduler or cluster) as client:
-            results = client.gather([client.submit(_sweep_one, *job, pure=False) for job in jobs])
+            threads = max(1, (os.cpu_count() or 1) // _slots_per_host(client))
+            results = _gather([client.submit(_sweep_one, *job, threads, pure=False) for job in jobs], jobs)
     else:
         from concurrent.futures import ProcessPoolExecutor
 
+        threads = max(1, (os.cpu_count() or 1) // workers)
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(_sweep_one, *zip(*jobs)))
+            results = _gather([pool.submit(_sweep_one, *job, threads) for job in jobs], jobs)
     wall = time.perf_counter() - t0
     summary = []
     for i, setting in enumerate(grid_settings(grid)):
-        runs = [r for r, job in zip(results, jobs) if job[1].split("/")[-1].startswith(f"setting{i}-")]
+        runs = [r for r, job in zip(results, jobs) if Path(job[1]).name.startswith(f"setting{i}-")]
         stats = {}
         for name in sorted({k for r in runs for k, v in r["metrics"].items() if isinstance(v, (int, float))}):
             values = [r["metrics"][name] for r in runs if isinstance(r["metrics"].get(name), (int, float))]
@@ -208,6 +299,8 @@ def sweep(notebook: Path, grid: dict, seeds, output_dir: Path, profile: str = "s
                         "failed": sum(r["status"] != "ok" for r in runs), "metrics": stats})
     record = {"notebook": notebook.stem, "profile": profile, "seeds": list(map(int, seeds)),
               "wall_s": round(wall, 1), "sum_of_run_s": round(sum(r["wall_s"] for r in results), 1),
-              "settings": summary, "runs": results}
+              "threads_per_run": threads, "settings": summary, "runs": results,
+              "failures": [{"parameters": r["parameters"], "error": r["error"]} for r in results
+                           if r["status"] != "ok"]}
     files.write_json(Path(output_dir) / "sweep.json", record)
     return record
