@@ -456,28 +456,37 @@ def build_sections(root: Path, expectations: dict) -> list[Section]:
         if folder is None:
             sections.append(Section(stem, stem, f"refused: {refusal}", "miss"))
             continue
-        path = folder / "metrics.json"
-        exp = expectations.get(stem)
         try:
-            if not path.exists() and not path.is_symlink():
-                raise ValueError("no metrics.json: the run did not start or was not copied")
-            record = load_record(path, root, budget)
+            sections.append(_section(stem, folder, root, expectations.get(stem), budget))
         except (Refused, ValueError, OSError) as why:
-            rel = f"{stem}/metrics.json"
-            sections.append(Section(stem, stem, "unreadable", "miss",
-                                    rows=[Row(rel, f"unreadable: {_reason(why)}", "", "invalid")]))
-            continue
-        rows = grade(record, exp)
-        status, css = _verdict(rows, exp is not None)
-        section = Section(stem, f"{stem} ({_describe(record)})", status, css, rows=rows)
-        try:
-            section.figures, section.notes = figures(folder, root, budget)
-        except OSError as err:
-            section.notes.append(f"figures not read: {_reason(err)}")
-        if exp is not None:
-            section.notes.append(f"targets from {exp.source}")
-        sections.append(section)
+            sections.append(_unreadable(stem, _reason(why)))
+        except Exception as err:  # noqa: BLE001 - e.g. RecursionError from absurdly nested JSON
+            sections.append(_unreadable(stem, f"{type(err).__name__}: {err}"))
     return sections
+
+
+def _unreadable(stem: str, reason: str) -> Section:
+    """A section with one row naming the file that could not be used, and why."""
+    return Section(stem, stem, "unreadable", "miss",
+                   rows=[Row(f"{stem}/metrics.json", f"unreadable: {reason}", "", "invalid")])
+
+
+def _section(stem: str, folder: Path, root: Path, exp, budget: Budget) -> Section:
+    """The graded table, notes and figures of one notebook folder."""
+    path = folder / "metrics.json"
+    if not path.exists() and not path.is_symlink():
+        raise ValueError("no metrics.json: the run did not start or was not copied")
+    record = load_record(path, root, budget)
+    rows = grade(record, exp)
+    status, css = _verdict(rows, exp is not None)
+    section = Section(stem, f"{stem} ({_describe(record)})", status, css, rows=rows)
+    try:
+        section.figures, section.notes = figures(folder, root, budget)
+    except OSError as err:
+        section.notes.append(f"figures not read: {_reason(err)}")
+    if exp is not None:
+        section.notes.append(f"targets from {exp.source}")
+    return section
 
 
 STYLE = ("body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}"

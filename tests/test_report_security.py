@@ -122,6 +122,7 @@ def test_bad_json_non_utf8_and_wrong_shapes_get_their_own_row(root):
              "03_augmentation": b'{"metrics": {"caf\xe9": 1}}',
              "04_gan": b'[1, 2, 3]',
              "05_vae": b'{"metrics": [1, 2]}',
+             "07_faces": b'{"metrics": {"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}}",
              "06_adversarial": json.dumps(dict(GOOD, elapsed_s="long", seed="x", profile=[1],
                                                metrics={"clean_accuracy": {"nested": [1, 2]}})).encode()}
     for stem, raw in cases.items():
@@ -132,6 +133,7 @@ def test_bad_json_non_utf8_and_wrong_shapes_get_their_own_row(root):
                          ("04_gan", "top level is a list"), ("05_vae", "'metrics' is missing or not an object")]:
         (name, (value, _, mark)), = _rows(page, stem).items()
         assert name == f"{stem}/metrics.json" and reason in value.replace("&#x27;", "'") and mark == "invalid"
+    assert "RecursionError" in _rows(page, "07_faces")["07_faces/metrics.json"][0]
     assert "profile ?, seed ?, time ?" in page
     assert _rows(page, "06_adversarial")["clean_accuracy"][2] == "invalid"
 
