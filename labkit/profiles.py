@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from .params import ParameterError, _range_text, check_float, check_int
+from .params import ParameterError, _range_text, check_choice, check_float, check_int
 
 PROFILE_NAMES = ("smoke", "lab", "full")
 DEFAULT_HEADROOM = 100        # the default upper bound is this many times the full profile's value
@@ -162,8 +162,6 @@ class Notebook:
 
     def resolve(self, profile: str, overrides: dict | None = None) -> dict:
         """The profile's values with the set parameters applied (``None`` keeps the profile's), checked."""
-        from .params import check_choice
-
         check_choice("profile", profile, PROFILE_NAMES)
         config = self.profile(profile)
         for name, value in (overrides or {}).items():
