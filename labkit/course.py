@@ -15,7 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from . import files
+from . import files, profiles
+from .params import ParameterError
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 SOLUTION_TAG = "solution"
@@ -48,6 +49,10 @@ def check_parameters(notebook: Path, parameters: dict) -> None:
     if unknown:
         raise CourseError(f"{notebook.stem} has no parameter {unknown[0]!r}; it takes: "
                           + ", ".join(declared))
+    try:
+        profiles.check_values(notebook.stem, parameters)
+    except ParameterError as err:
+        raise CourseError(f"{notebook.stem}: {err}") from None
 
 
 def execute(notebook: Path, output_dir: Path, profile: str = "lab", parameters: dict | None = None,

@@ -13,8 +13,8 @@ notebook's namespace and checks them against the declared types and ranges::
     run = labkit.start("04_gan", globals())
 
 The declarations follow four rules: counts are integers of at least 1 (or a larger declared
-minimum); every number has an upper bound (declared, or 100 times the ``full`` value); floats must be
-finite; lists are checked element by element. A bad value raises a
+minimum); every number has an upper bound (declared, or 100 times its largest profile value);
+floats must be finite; lists are checked element by element. A bad value raises a
 :class:`~labkit.params.ParameterError` that names the parameter, the value and what is allowed.
 """
 from __future__ import annotations
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from .params import ParameterError, _range_text, check_choice, check_float, check_int
 
 PROFILE_NAMES = ("smoke", "lab", "full")
-DEFAULT_HEADROOM = 100        # the default upper bound is this many times the full profile's value
+DEFAULT_HEADROOM = 100        # the default upper bound is this many times the largest profile value
 
 
 # --- one declared value -------------------------------------------------------------------
@@ -190,7 +190,7 @@ def _overfit_set_within_pool(config):
 
 
 # --- the course ---------------------------------------------------------------------------
-# Columns: smoke, lab, full. Bounds not written are: at least 1, at most 100 x the full value.
+# Columns: smoke, lab, full. Bounds not written are: at least 1, at most 100 x the largest value.
 
 NOTEBOOKS: dict[str, Notebook] = {
     "01_dataset_types": Notebook(
@@ -370,6 +370,15 @@ def infer(name: str, profiles: dict) -> Spec | None:
 def declared(notebook: str) -> Notebook | None:
     """The notebook's declaration, or None if it has none."""
     return NOTEBOOKS.get(notebook)
+
+
+def check_values(notebook: str, values: dict) -> None:
+    """Check each value of a declared parameter against its declaration (for the command line, before
+    a kernel starts); names the notebook does not declare, and undeclared notebooks, are left alone."""
+    entry = NOTEBOOKS.get(notebook)
+    for name, value in values.items():
+        if entry is not None and name in entry.parameters and value is not None:
+            entry.parameters[name].check(name, value)
 
 
 def table(notebook: str):

@@ -213,3 +213,13 @@ def test_keyword_form_infers_bounds_from_the_table(tmp_path):
         with pytest.raises(ParameterError, match=allowed) as err:
             resolve_config("lab", TABLE, {name: value})
         assert err.value.name == name
+
+
+def test_command_line_refuses_a_bad_value_before_starting_a_kernel(capsys):
+    from labkit.__main__ import main
+
+    assert main(["run", "04", "-p", "dense_steps", "1000000000"]) == 2
+    err = capsys.readouterr().err
+    assert "04_gan: parameter 'dense_steps' = 1000000000 is not allowed" in err and "from 1 to" in err
+    assert main(["run", "02", "-p", "test_fraction", "1e400"]) == 2
+    assert "'test_fraction' = inf" in capsys.readouterr().err
