@@ -223,3 +223,12 @@ def test_command_line_refuses_a_bad_value_before_starting_a_kernel(capsys):
     assert "04_gan: parameter 'dense_steps' = 1000000000 is not allowed" in err and "from 1 to" in err
     assert main(["run", "02", "-p", "test_fraction", "1e400"]) == 2
     assert "'test_fraction' = inf" in capsys.readouterr().err
+
+
+def test_command_line_refuses_profile_and_output_dir_as_parameters(capsys):
+    from labkit.__main__ import main
+
+    assert main(["run", "01", "-p", "output_dir", "/tmp/x"]) == 2
+    assert "use --output instead" in capsys.readouterr().err
+    assert main(["run", "01", "-p", "profile", "full"]) == 2
+    assert "use --profile instead" in capsys.readouterr().err
