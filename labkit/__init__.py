@@ -1,23 +1,57 @@
 """labkit — the helper package of the Synthetic Data Lab workbook.
 
-Modules, each named after what it holds:
+The notebooks hold the ideas; labkit holds what is not the lesson. Its modules, by role:
 
-- ``run``       the run contract: :func:`start` validates parameters, seeds, opens the output folder
-- ``params``    parameter validation with clear errors
-- ``files``     atomic writing of JSON, arrays, models and figures
-- ``data``      offline data loaders with data cards
-- ``rl``        reinforcement-learning episodes from gymnasium
-- ``plots``     image grids and training curves
-- ``progress``  progress bars for loops and Keras
-- ``checkpoints`` resumable training state
-- ``course``    headless runs, reports, student editions, sweeps (``python -m labkit``)
-- ``exercises`` check / hint / solution exercises
+Course machinery (running a notebook and keeping what it measured)
+
+- ``run``           the run contract: :func:`start` checks parameters, seeds, opens the output folder
+- ``params``        parameter checks: one clear error naming the parameter, the value and what is allowed
+- ``profiles``      every notebook's parameters and smoke / lab / full values, declared once
+- ``files``         atomic writing of JSON, arrays, models and figures
+- ``progress``      progress bars for loops and Keras training (plain text in CI)
+- ``checkpoints``   resumable training state
+- ``plots``         image grids, training curves and learning curves
+- ``exercises``     check / hint / solution exercises, one module per notebook
+- ``course``        headless runs, student editions and sweeps; ``__main__`` is the command line
+- ``report``        the teacher's HTML / Markdown report of the output folders
+
+Data
+
+- ``data``          offline loaders, each with a data card
+- ``prep``          data preparation: quality reports, shift checks, learning curves
+
+The training contract
+
+- ``training``      one training loop for every model: checkpoint, exact resume, history, snapshots
+
+Metrics
+
+- ``image_metrics`` a reference digit classifier and the metrics on its features (FID, KID, coverage)
+- ``table_metrics`` synthetic tables measured: column shapes, pair trends, utility
+- ``nearest``       one nearest-neighbour distance for near-copies, DCR and membership attacks
+- ``quality``       one vocabulary (fidelity, coverage, utility, privacy), its reports and data cards
+- ``privacy``       membership-inference attacks, DP-SGD and its ε accounting
+
+Topic code (the notebook that uses it)
+
+- ``augment``       image augmentation in a reproducible ``tf.data`` pipeline, DiffAugment (03, 07)
+- ``augment_text``  text augmentation: EDA, sentence transformations, generated sentences (03)
+- ``audio``         audio augmentation: noise, speed, pitch and time shifts (03)
+- ``rl``            reinforcement-learning episodes from gymnasium (01)
+- ``gan``           GANs for digits: dense, DCGAN and conditional models (04)
+- ``vae``           variational autoencoders: ELBO, IWAE, β-VAE, VampPrior (05)
+- ``attacks``       adversarial attacks: FGSM, PGD, JSMA (06)
+- ``defences``      adversarial training, gradient regularisation, feature squeezing (06)
+- ``stylegan``      a StyleGAN-style generator small enough for a CPU (07)
+- ``faces``         the four-step face case: data, classifier, measurements (07)
+- ``timeseries``    market series: windows, TimeGAN scores, stylised facts, GARCH, a WGAN-GP (08)
+- ``tabular``       synthetic tables: a CTGAN-style conditional GAN and two baselines (08)
 """
 from .run import quiet_tensorflow as _quiet
 
 _quiet()
 
-from . import data, exercises, files, params, plots  # noqa: E402
+from . import data, exercises, files, params, plots, profiles  # noqa: E402
 from .exercises import ____  # noqa: E402
 from .params import ParameterError  # noqa: E402
 from .progress import keras_progress, progress  # noqa: E402
@@ -25,7 +59,7 @@ from .run import Run, seed_everything, start  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = ["start", "Run", "seed_everything", "ParameterError", "progress", "keras_progress",
-           "data", "exercises", "files", "params", "plots", "____", "show_source"]
+           "data", "exercises", "files", "params", "plots", "profiles", "____", "show_source"]
 
 
 def show_source(obj) -> None:

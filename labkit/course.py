@@ -15,7 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from . import files
+from . import files, profiles
+from .params import ParameterError
 
 NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 SOLUTION_TAG = "solution"
@@ -70,6 +71,13 @@ def check_parameters(notebook: Path, parameters: dict) -> None:
     if unknown:
         raise CourseError(f"{notebook.stem} has no parameter {unknown[0]!r}; it takes: "
                           + ", ".join(declared))
+    for name, option in (("profile", "--profile"), ("output_dir", "--output")):
+        if name in parameters:
+            raise CourseError(f"-p {name} would silently replace {option}; use {option} instead")
+    try:
+        profiles.check_values(notebook.stem, parameters)
+    except ParameterError as err:
+        raise CourseError(f"{notebook.stem}: {err}") from None
 
 
 def thread_env(threads: int | None) -> dict | None:

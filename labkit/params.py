@@ -1,6 +1,7 @@
 """Parameter validation: one clear error naming the parameter, the value and what is allowed."""
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Iterable
 
@@ -31,11 +32,14 @@ def check_int(name: str, value, minimum: int | None = None, maximum: int | None 
 
 
 def check_float(name: str, value, minimum: float | None = None, maximum: float | None = None) -> float:
-    """Return ``value`` as float if it is a real number within [minimum, maximum]."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != value:
-        raise ParameterError(name, value, _range_text("a number", minimum, maximum))
+    """Return ``value`` as float if it is a finite real number within [minimum, maximum].
+
+    NaN and infinities are refused (``1e400`` parses as infinity).
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ParameterError(name, value, _range_text("a finite number", minimum, maximum))
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        raise ParameterError(name, value, _range_text("a number", minimum, maximum))
+        raise ParameterError(name, value, _range_text("a finite number", minimum, maximum))
     return float(value)
 
 

@@ -1,13 +1,15 @@
 """The run contract: one call validates parameters, seeds everything and opens the output folder.
 
-Every notebook's first code cell (after its ``parameters`` cell) calls :func:`start`::
+Every notebook's set-up cell (after its ``parameters`` cell) calls :func:`start` with its own
+namespace; the profiles and the allowed values come from the notebook's entry in
+:mod:`labkit.profiles`::
 
-    run = labkit.start("01_dataset_types", profile=profile, seed=seed, output_dir=output_dir,
-                       profiles=PROFILES, overrides=dict(epochs=epochs))
-    cfg = run.config           # the profile's sizes, with explicit parameters applied
+    run = labkit.start("01_dataset_types", globals())
+    cfg = run.config           # the profile's sizes, with the parameters cell's values applied
 
 and records its results through the returned :class:`Run` into
-``<output_dir>/<notebook stem>/metrics.json``.
+``<output_dir>/<notebook stem>/metrics.json``. A notebook without an entry passes its own tables:
+``labkit.start(stem, profile=..., seed=..., output_dir=..., profiles=PROFILES, overrides=dict(...))``.
 """
 from __future__ import annotations
 
@@ -20,15 +22,18 @@ import platform
 import random
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 
 from . import files
+from . import profiles as _profiles
 from .params import ParameterError, check_choice, check_int, check_str
+from .profiles import PROFILE_NAMES
 
-PROFILE_NAMES = ("smoke", "lab", "full")
+RUN_PARAMETERS = ("profile", "seed", "output_dir")   # every parameters cell declares these
 _OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq}
 
 
@@ -81,35 +86,32 @@ def quiet_tensorflow() -> None:
         pass
 
 
-def _infer_check(name, example):
-    """A default checker for a config entry, from its name and the type of its profile value.
+def _unchecked(name, value):
+    """Entries of types labkit cannot infer a rule for (give a schema entry to check them)."""
+    return value
 
-    Names ending in ``fraction`` must lie in [0, 1]; other numbers must be non-negative.
+
+def _infer_check(name: str, profiles: dict):
+    """A default checker for an entry of a plain profile table, from its name and its profile values.
+
+    See :func:`labkit.profiles.infer`: counts >= 1, other integers and floats >= 0, names ending in
+    ``fraction`` in [0, 1], every number at most 100 times its largest profile value, lists checked
+    element by element, strings non-empty.
     """
-    if name.endswith("fraction"):
-        from .params import check_fraction
-
-        return lambda n, v: check_fraction(n, v)
-    if isinstance(example, bool):
-        return lambda n, v: v if isinstance(v, bool) else (_ for _ in ()).throw(
-            ParameterError(n, v, "True or False"))
-    if isinstance(example, int):
-        return lambda n, v: check_int(n, v, minimum=0)
-    if isinstance(example, float):
-        from .params import check_float
-
-        return lambda n, v: check_float(n, v, minimum=0.0)
-    if isinstance(example, str):
+    spec = _profiles.infer(name, profiles)
+    if spec is not None:
+        return spec.check
+    if isinstance(profiles["lab"][name], str):
         return check_str
-    return lambda n, v: v
+    return _unchecked
 
 
 def resolve_config(profile: str, profiles: dict, overrides: dict | None = None,
                    schema: dict | None = None) -> dict:
-    """Merge a profile's settings with explicit overrides (``None`` means "use the profile's").
+    """Merge a plain profile table's settings with explicit overrides (``None`` means "the profile's").
 
-    Every value is validated: by ``schema[name]`` when given, otherwise by the type of the
-    profile's value: integers and floats must be non-negative, names ending in ``fraction`` in [0, 1].
+    Every value is validated: by ``schema[name]`` when given, otherwise by a rule inferred from the
+    profile values (:func:`_infer_check`).
     """
     check_choice("profile", profile, PROFILE_NAMES)
     if set(profiles) != set(PROFILE_NAMES):
@@ -122,7 +124,7 @@ def resolve_config(profile: str, profiles: dict, overrides: dict | None = None,
             config[name] = value
     schema = schema or {}
     for name, value in config.items():
-        check = schema.get(name) or _infer_check(name, profiles["lab"][name])
+        check = schema.get(name) or _infer_check(name, profiles)
         config[name] = check(name, value)
     return config
 
@@ -245,24 +247,63 @@ def environment() -> dict:
     return env
 
 
-def start(notebook: str, profile: str = "lab", seed: int = 0, output_dir="outputs",
-          profiles: dict | None = None, overrides: dict | None = None,
+def start(notebook: str, namespace: Mapping | None = None, *, profile: str = "lab", seed: int = 0,
+          output_dir="outputs", profiles: dict | None = None, overrides: dict | None = None,
           schema: dict | None = None) -> Run:
     """Validate parameters, seed Python/NumPy/TensorFlow, create ``<output_dir>/<notebook>/``.
 
-    ``profiles`` maps ``smoke``/``lab``/``full`` to the notebook's sizes; ``overrides`` holds the
-    notebook's explicit parameters (``None`` keeps the profile value). Bad values raise
-    :class:`~labkit.params.ParameterError` naming the parameter.
+    Two forms:
+
+    - ``start("04_gan", globals())``: the notebook's entry in :mod:`labkit.profiles` gives the
+      profiles and the allowed values; ``profile``, ``seed``, ``output_dir`` and the notebook's
+      parameters are read from ``namespace`` (the values of its ``parameters`` cell, or the ones
+      papermill injected after it; ``None`` keeps the profile's value);
+    - ``start(stem, profile=..., seed=..., output_dir=..., profiles=PROFILES, overrides=dict(...),
+      schema=...)``: a plain table ``{"smoke": {...}, "lab": {...}, "full": {...}}``, with rules
+      inferred from its values unless ``schema`` gives one. Without ``profiles``, a notebook with
+      an entry in :mod:`labkit.profiles` uses it (``overrides`` then names its parameters).
+
+    Bad values raise :class:`~labkit.params.ParameterError` naming the parameter, the value and
+    what is allowed.
     """
     quiet_tensorflow()
     check_str("notebook", notebook)
+    entry = _profiles.declared(notebook) if profiles is None else None
+    if namespace is not None:
+        if not isinstance(namespace, Mapping):
+            raise TypeError("start(notebook, namespace): pass the notebook's globals(), e.g. "
+                            f"labkit.start({notebook!r}, globals())")
+        if entry is None:
+            raise ParameterError("notebook", notebook, "a notebook declared in labkit.profiles: "
+                                 + ", ".join(_profiles.NOTEBOOKS))
+        if overrides is not None or schema is not None:
+            raise TypeError("start(notebook, namespace) reads the parameters from the namespace; "
+                            "pass overrides/schema only with profiles=")
+        profile = namespace.get("profile", profile)
+        seed = namespace.get("seed", seed)
+        output_dir = namespace.get("output_dir", output_dir)
+        overrides = {name: namespace.get(name) for name in entry.parameters}
     check_choice("profile", profile, PROFILE_NAMES)
     seed = check_int("seed", seed, minimum=0, maximum=2**32 - 1)
-    if not isinstance(output_dir, (str, os.PathLike)) or not str(output_dir):
-        raise ParameterError("output_dir", output_dir, "a folder path (string)")
-    profiles = profiles or {name: {} for name in PROFILE_NAMES}
-    config = resolve_config(profile, profiles, overrides, schema)
+    _check_output_dir(output_dir, notebook)
+    if entry is not None:
+        if schema is not None:
+            raise TypeError(f"{notebook}'s rules are declared in labkit.profiles; schema= needs profiles=")
+        config = entry.resolve(profile, overrides)
+    else:
+        config = resolve_config(profile, profiles or {name: {} for name in PROFILE_NAMES}, overrides, schema)
     seed_everything(seed)
     run = Run(notebook, profile, seed, output_dir, config)
     run.save_metrics()
     return run
+
+
+def _check_output_dir(output_dir, notebook: str) -> None:
+    """A non-empty folder path; neither it nor ``<output_dir>/<notebook>`` may be an existing file."""
+    if not isinstance(output_dir, (str, os.PathLike)) or not str(output_dir):
+        raise ParameterError("output_dir", output_dir, "a folder path (string)")
+    path = Path(output_dir).expanduser()
+    for folder in (path, *path.parents, path / notebook):
+        if folder.exists() and not folder.is_dir():
+            raise ParameterError("output_dir", output_dir,
+                                 f"a folder path, but {folder} is an existing file, not a folder")
