@@ -71,9 +71,7 @@ def check_parameters(notebook: Path, parameters: dict) -> None:
     if unknown:
         raise CourseError(f"{notebook.stem} has no parameter {unknown[0]!r}; it takes: "
                           + ", ".join(declared))
-    for name, option in (("profile", "--profile"), ("output_dir", "--output")):
-        if name in parameters:
-            raise CourseError(f"-p {name} would silently replace {option}; use {option} instead")
+    check_reserved(parameters)
     try:
         profiles.check_values(notebook.stem, parameters)
     except ParameterError as err:
