@@ -38,6 +38,21 @@ PREREQUISITES = {
 }
 
 
+# The chapter sections each notebook teaches (its title cell lists them with their Chinese titles).
+NOTEBOOK_SECTIONS = {
+    "01_dataset_types": ["11.1.1"],
+    "02_data_preparation": ["11.1.2"],
+    "03_augmentation": ["11.1.3"],
+    "04_gan": ["11.2.2.1", "11.3.2"],
+    "05_vae": ["11.2.2.2"],
+    "06_adversarial": ["11.2.2.3"],
+    "07_faces": ["11.3.2.1"],
+    "08_finance": ["(unnumbered)", "11.3.2", "11.4.2.3"],
+    "09_privacy": ["11.2.1", "11.4.1", "11.4.1.1", "11.4.1.2", "11.4.1.3", "11.4.2", "11.4.2.2", "11.4.2.3",
+                   "11.5"],
+}
+
+
 def _read_csv(path: Path, columns: list[str]) -> pd.DataFrame:
     """Read a UTF-8 CSV as strings and check that it has exactly ``columns``."""
     if not Path(path).exists():
@@ -132,12 +147,26 @@ def glossary_explorer(glossary: pd.DataFrame):
     return widgets.VBox([box, out])
 
 
+def section_label(section: str, course_map: pd.DataFrame | None = None) -> str:
+    """``"11.1.1 数据集的定义与分类"`` for a section number (the map's Chinese title)."""
+    course_map = load_course_map() if course_map is None else course_map
+    row = course_map[course_map["section"] == section]
+    if row.empty:
+        raise KeyError(f"section {section!r} is not in {COURSE_MAP.name}")
+    if section.startswith("("):
+        return row["zh_title"].iloc[0]
+    return f"{section} {row['zh_title'].iloc[0]}"
+
+
 def study_order(prerequisites=PREREQUISITES) -> pd.DataFrame:
-    """One row per notebook: what to read first, whose outputs it reads, core path or deep dive."""
+    """One row per notebook: its chapter sections, what to read first, whose outputs it reads, path."""
     def link(stems):
         return ", ".join(stems) if stems else "—"
 
-    rows = [{"notebook": stem, "read first": link(p["needs"]), "reads the outputs of": link(p["uses_outputs"]),
+    course_map = load_course_map()
+    rows = [{"notebook": stem,
+             "chapter sections": "; ".join(section_label(s, course_map) for s in NOTEBOOK_SECTIONS[stem]),
+             "read first": link(p["needs"]), "reads the outputs of": link(p["uses_outputs"]),
              "path": p["path"]} for stem, p in prerequisites.items()]
     return pd.DataFrame(rows).set_index("notebook")
 
