@@ -6,7 +6,6 @@
   grey squares of 32 or 64 px, with a :class:`~labkit.data.DataError` for a bad folder;
 * :func:`face_classifier` / :func:`train_classifier` — a small CNN: face (1) vs non-face (0);
   its layer ``"features"`` is the feature space of KID here (see :func:`face_features`);
-* :func:`nearest_faces` — nearest training image of each sample in pixel space (for near-copies);
 * :func:`case_study` — steps 2–4 of the case: train the classifier on real crops only, on real
   plus generated faces and on real plus augmented real faces, with several seeds, and evaluate on
   the held-out real crops.
@@ -14,7 +13,9 @@
 KID here uses the face classifier's 64-dimensional penultimate features instead of Inception
 features (a download that has never seen 32 px grey crops); its values compare within this
 notebook only. With 30 held-out faces the estimate is noisy: compare it with its floor (held-out
-real faces against training faces).
+real faces against training faces). Near-copies of training faces are measured with the digit
+notebook's functions, which take images of any size: :func:`labkit.image_metrics.nearest_training`,
+``near_copy_threshold`` and ``near_copy_share`` (see :mod:`labkit.nearest`).
 """
 from __future__ import annotations
 
@@ -23,7 +24,6 @@ from pathlib import Path
 import numpy as np
 
 from .data import DataError, load_faces
-from .image_metrics import near_copy_share, near_copy_threshold, nearest_training  # noqa: F401
 from .params import ParameterError, check_choice, check_fraction, check_int
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
@@ -180,12 +180,6 @@ def face_features(model, images, batch_size: int = 1000) -> np.ndarray:
     # the extractor's inputs are a list (``model.inputs``): pass a list, or Keras warns per call
     return np.concatenate([np.asarray(extractor([x[i:i + batch_size]], training=False))
                            for i in range(0, len(x), batch_size)]).astype(np.float64)
-
-
-# --- memorisation ----------------------------------------------------------------------------
-
-# near-copies: the digit notebook's pixel-space measures work for faces of any size too
-nearest_faces = nearest_training
 
 
 # --- the four-step case ----------------------------------------------------------------------

@@ -13,9 +13,9 @@ Public API (stable)::
     density_coverage(f_real, f_fake, k=5)                   # {"density": .., "coverage": ..}
     predict_labels(clf, samples)                            # the classifier's digit for each sample
     class_shares(labels), classes_covered(labels, 0.05)     # class balance of samples
-    nearest_training(samples, x_train)                      # index, distance of nearest train image
-    near_copy_threshold(x_holdout, x_train, quantile=0.01)  # from real held-out digits
-    near_copy_share(samples, x_train, threshold)            # share of near-copies of training digits
+    nearest_training(samples, x_train)                      # index, distance of nearest train image (DCR)
+    near_copy_threshold(x_holdout, x_train, quantile=0.01)  # the held-out floor: 1% of real new digits
+    near_copy_share(samples, x_train, threshold)            # share of samples below it
     sample_report(clf, x_real, samples, x_train=.., threshold=..)  # all of the above in one dict
 
 FID (Heusel et al. 2017) and KID (Bińkowski et al. 2018) are usually computed with Inception-v3
@@ -23,6 +23,7 @@ features from ImageNet; those weights are a download and know nothing of digits,
 CNN trained on the real training digits defines the feature space. Numbers are therefore
 comparable *within this workbook* (same classifier, same data), not with published MNIST FIDs.
 Density and coverage follow Naeem et al. 2020 ("Reliable Fidelity and Diversity Metrics").
+Near-copies are the pixel-space form of the distance to closest record, :mod:`labkit.nearest`.
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import files
+from . import files, nearest
 from .params import ParameterError, check_int
 
 FEATURE_LAYER = "features"
@@ -236,14 +237,9 @@ def kid(f_real, f_fake, subsets: int = 20, subset_size: int = 500, seed: int = 0
     return (float(values.mean()), float(values.std())) if return_std else float(values.mean())
 
 
-def _sq_distances(a, b):
-    d = (a ** 2).sum(1)[:, None] + (b ** 2).sum(1)[None, :] - 2 * a @ b.T
-    return np.maximum(d, 0.0)
-
-
 def knn_radii(f, k: int) -> np.ndarray:
     """Distance from each row of ``f`` to its k-th nearest other row."""
-    d = _sq_distances(f, f)
+    d = nearest.squared_distances(f, f)
     np.fill_diagonal(d, np.inf)
     return np.sqrt(np.partition(d, k - 1, axis=1)[:, k - 1])
 
@@ -261,7 +257,7 @@ def density_coverage(f_real, f_fake, k: int = 5, chunk: int = 2000) -> dict:
     inside_count = np.zeros(len(b))
     covered = np.zeros(len(a), dtype=bool)
     for start in range(0, len(b), chunk):
-        inside = np.sqrt(_sq_distances(b[start:start + chunk], a)) < radii[None, :]
+        inside = np.sqrt(nearest.squared_distances(b[start:start + chunk], a)) < radii[None, :]
         inside_count[start:start + chunk] = inside.sum(1)
         covered |= inside.any(0)
     return {"density": float(inside_count.mean() / k), "coverage": float(covered.mean())}
@@ -287,43 +283,48 @@ def classes_covered(labels, min_share: float = 0.05, num_classes: int = 10) -> i
 
 
 # --- memorisation --------------------------------------------------------------------------
+# The image form of labkit.nearest's distance to closest record (DCR), in pixel space.
 
-def nearest_training(samples, x_train, chunk: int = 1000):
-    """Index of, and pixel-space Euclidean distance to, the nearest training image of each sample.
+def _pixels(images):
+    """Images of any size in [0, 1] -> pixel vectors (N, H*W), for :mod:`labkit.nearest`."""
+    x = as_images(images, "images", size=None)
+    return x.reshape(len(x), -1)
 
-    Images of any size (digits, 32x32 faces …), as long as samples and training images match.
-    """
+
+def _image_pair(samples, x_train):
     s = as_images(samples, "samples", size=None)
     t = as_images(x_train, "x_train", size=None)
     if s.shape[1:] != t.shape[1:]:
         raise ValueError(f"samples {s.shape[1:3]} and training images {t.shape[1:3]} differ in size")
-    s = s.reshape(len(s), -1).astype(np.float64)
-    t = t.reshape(len(t), -1).astype(np.float64)
-    index = np.empty(len(s), dtype=np.int64)
-    distance = np.empty(len(s))
-    for start in range(0, len(s), chunk):
-        d = _sq_distances(s[start:start + chunk], t)
-        index[start:start + chunk] = d.argmin(1)
-        distance[start:start + chunk] = np.sqrt(d.min(1))
-    return index, distance
+    return s, t
+
+
+def nearest_training(samples, x_train, chunk: int = 1000):
+    """Index of, and pixel-space distance to (the DCR), the nearest training image of each sample.
+
+    Images of any size (digits, 32x32 faces …), as long as samples and training images match.
+    See :mod:`labkit.nearest` for the idea and its variants.
+    """
+    s, t = _image_pair(samples, x_train)
+    index, distance = nearest.nearest_neighbours(s, t, k=1, feature_map=_pixels, chunk=chunk)
+    return index[:, 0], distance[:, 0]
 
 
 def near_copy_threshold(x_holdout, x_train, quantile: float = 0.01) -> float:
-    """A near-copy distance: the ``quantile`` of held-out real digits' nearest-training distances.
+    """The near-copy distance: the ``quantile`` of held-out real images' distance to the closest
+    training image (:func:`labkit.nearest.near_copy_threshold` in pixel space).
 
-    Held-out digits are not copies by construction, so with the default only 1% of real new
-    digits would be called near-copies; a generator far above that share is memorising.
+    Held-out images are not copies by construction, so with the default only 1% of real new
+    images would be called near-copies; a generator far above that share is memorising.
     """
-    if not 0 < quantile < 1:
-        raise ParameterError("quantile", quantile, "a number strictly between 0 and 1")
-    return float(np.quantile(nearest_training(x_holdout, x_train)[1], quantile))
+    h, t = _image_pair(x_holdout, x_train)
+    return nearest.near_copy_threshold(h, t, quantile, feature_map=_pixels)
 
 
 def near_copy_share(samples, x_train, threshold: float) -> float:
-    """Share of samples whose nearest training image is closer than ``threshold`` (pixel L2)."""
-    if not np.isfinite(threshold) or threshold < 0:
-        raise ParameterError("threshold", threshold, "a non-negative distance")
-    return float((nearest_training(samples, x_train)[1] < threshold).mean())
+    """Near-copy share: samples whose nearest training image is closer than ``threshold`` (pixel L2)."""
+    s, t = _image_pair(samples, x_train)
+    return nearest.near_copy_share(s, t, threshold, feature_map=_pixels)
 
 
 # --- everything at once --------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Plotting helpers: image grids, training curves and learning curves."""
+"""Plotting helpers: image grids, training curves, and a latent-space explorer (ipywidgets)."""
 from __future__ import annotations
 
 import numpy as np
@@ -46,3 +46,54 @@ def training_curves(history: dict, title: str | None = None, xlabel: str = "epoc
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def _decimals(step: float) -> int:
+    text = f"{step:g}"
+    return len(text.split(".")[1]) if "." in text else 0
+
+
+def latent_explorer(decode, dims: int = 2, limit: float = 3.0, step: float = 0.1, labels=None,
+                    label_name: str = "label", label=None, size: float = 2.2):
+    """Explore a decoder with sliders: one per latent coordinate (and a dropdown for a class label).
+
+    ``decode(z)`` — or ``decode(z, label)`` when ``labels`` lists the classes — receives ``z`` of
+    shape ``(1, dims)`` (float32) and returns one image ``(H, W)`` or ``(H, W, 1)`` in [0, 1].
+    Each change of a control (on release: ``continuous_update=False``) decodes the point and shows
+    the image beside the controls. Returns the widget; end a cell with it to display it. The first
+    image is drawn at once, so a notebook viewer without widgets still shows the decoded origin.
+    """
+    import ipywidgets as widgets
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    from .params import check_int
+
+    dims = check_int("dims", dims, minimum=1, maximum=8)
+    sliders = [widgets.FloatSlider(value=0.0, min=-limit, max=limit, step=step, description=f"z{i + 1}",
+                                   continuous_update=False) for i in range(dims)]
+    controls = list(sliders)
+    if labels is not None:
+        labels = list(labels)
+        box = widgets.Dropdown(options=labels, value=labels[0] if label is None else label, description=label_name)
+        controls.insert(0, box)
+    view = widgets.Output()
+    digits = _decimals(step)
+
+    def show(change=None):
+        z = np.array([[s.value for s in sliders]], dtype="float32")
+        image = np.asarray(decode(z) if labels is None else decode(z, box.value))
+        point = "z = (" + ", ".join(f"{v:.{digits}f}" for v in z[0]) + ")"
+        with view:
+            view.clear_output(wait=True)
+            fig, ax = plt.subplots(figsize=(size, size))
+            ax.imshow(np.squeeze(image), cmap="gray", vmin=0, vmax=1)
+            ax.set_title(point if labels is None else f"{box.value} at {point}", fontsize=8)
+            ax.axis("off")
+            display(fig)
+            plt.close(fig)
+
+    for control in controls:
+        control.observe(show, names="value")
+    show()
+    return widgets.HBox([widgets.VBox(controls), view])

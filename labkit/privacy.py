@@ -1,9 +1,7 @@
 """Privacy of synthetic data, measured: distances, membership inference, DP-SGD and its accounting.
 
-Distances (any modality, on rows of a matrix — flattened images, encoded tables)::
-
-    nearest_distances(query, reference, k=2)       # (N, k) sorted Euclidean distances
-    dcr_summary(synthetic, train, holdout)         # distance to closest record + NN distance ratio
+Distances to the closest record (DCR), the DCR ratio, NNDR and near-copy shares live in
+:mod:`labkit.nearest` (one distance for images, tables and the attacks here).
 
 Membership inference (Shokri et al. 2017; for generators: Hayes et al. 2019, Chen et al. 2020)::
 
@@ -26,68 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .nearest import distance_to_closest_record
 from .params import ParameterError, check_float, check_int
-
-# --- distances ---------------------------------------------------------------------------------
-
-
-def _as_rows(x, name: str) -> np.ndarray:
-    """Any array with a leading sample axis -> float64 (N, D); images are flattened."""
-    a = np.asarray(x, dtype=np.float64)
-    if a.ndim < 2:
-        raise ValueError(f"{name} must have a sample axis and at least one feature, got shape {a.shape}")
-    a = a.reshape(len(a), -1)
-    if len(a) == 0:
-        raise ValueError(f"{name} is empty")
-    if not np.isfinite(a).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return a
-
-
-def nearest_distances(query, reference, k: int = 1, chunk: int = 1000) -> np.ndarray:
-    """Euclidean distances from each query row to its ``k`` nearest reference rows, sorted: (N, k)."""
-    q, r = _as_rows(query, "query"), _as_rows(reference, "reference")
-    k = check_int("k", k, minimum=1, maximum=len(r))
-    if q.shape[1] != r.shape[1]:
-        raise ValueError(f"query and reference must have the same number of features, "
-                         f"got {q.shape[1]} and {r.shape[1]}")
-    r_sq = (r ** 2).sum(1)
-    out = np.empty((len(q), k))
-    for start in range(0, len(q), chunk):
-        block = q[start:start + chunk]
-        d = np.maximum((block ** 2).sum(1)[:, None] + r_sq[None, :] - 2 * block @ r.T, 0.0)
-        part = np.partition(d, k - 1, axis=1)[:, :k] if k < len(r) else d
-        out[start:start + chunk] = np.sqrt(np.sort(part, axis=1)[:, :k])
-    return out
-
-
-def dcr_summary(synthetic, train, holdout, quantile: float = 0.05) -> dict:
-    """Distance to closest record (DCR) and nearest-neighbour distance ratio (NNDR), two ways.
-
-    Synthetic rows are measured against the training rows, and so are real *held-out* rows: the
-    held-out side is what "new data from the same source" looks like. ``dcr_ratio`` = median DCR of
-    synthetic / median DCR of held-out rows: about 1 when the generator does not sit closer to its
-    training data than fresh data do, well below 1 when it copies. NNDR = distance to the closest /
-    to the second-closest training row: near 0 when a row hugs one particular training record.
-    ``close_share_*`` is the share of rows closer than the held-out side's ``quantile`` of DCR.
-    """
-    if not 0 < quantile < 1:
-        raise ParameterError("quantile", quantile, "a number strictly between 0 and 1")
-    syn = nearest_distances(synthetic, train, k=2)
-    hold = nearest_distances(holdout, train, k=2)
-    threshold = float(np.quantile(hold[:, 0], quantile))
-    nndr = lambda d: d[:, 0] / np.maximum(d[:, 1], 1e-12)  # noqa: E731
-    return {
-        "dcr_synthetic_median": float(np.median(syn[:, 0])),
-        "dcr_holdout_median": float(np.median(hold[:, 0])),
-        "dcr_ratio": float(np.median(syn[:, 0]) / max(np.median(hold[:, 0]), 1e-12)),
-        "nndr_synthetic_median": float(np.median(nndr(syn))),
-        "nndr_holdout_median": float(np.median(nndr(hold))),
-        "close_share_synthetic": float((syn[:, 0] < threshold).mean()),
-        "close_share_holdout": float((hold[:, 0] < threshold).mean()),
-        "dcr_synthetic": syn[:, 0], "dcr_holdout": hold[:, 0],
-    }
-
 
 # --- membership inference ----------------------------------------------------------------------
 
@@ -96,9 +34,10 @@ def distance_attack_scores(candidates, synthetic) -> np.ndarray:
     """A black-box attack on a released synthetic set: score = -(distance to the closest synthetic row).
 
     A generator that memorised its training data places samples near its members, so members
-    get higher scores than non-members. Needs only the synthetic data, not the model.
+    get higher scores than non-members. Needs only the synthetic data, not the model. Rows of any
+    shape (flattened); the distance is :func:`labkit.nearest.distance_to_closest_record`.
     """
-    return -nearest_distances(candidates, synthetic, k=1)[:, 0]
+    return -distance_to_closest_record(candidates, synthetic)
 
 
 def loss_attack_scores(per_example_loss, arrays, draws: int = 8, noise_dim: int = 0, seed: int = 0,

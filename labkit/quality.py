@@ -4,12 +4,13 @@ Every (real train, real holdout, synthetic) triple is judged on four questions:
 
 - **fidelity** — does a synthetic sample look like a real one? (images: FID/KID in the features of
   :mod:`labkit.image_metrics`' reference classifier; tables: column shapes and column-pair trends
-  of :mod:`labkit.tabular`);
+  of :mod:`labkit.table_metrics`);
 - **coverage** — does the synthetic set reach all of the real data? (images: density/coverage and
-  classes covered; tables: categories and numeric ranges reached);
+  classes covered; tables: categories and numeric ranges reached, :func:`labkit.table_metrics.coverage`);
 - **utility** — train on synthetic, test on real (TSTR), beside train on real, test on real (TRTR);
-- **privacy** — distance to closest record, NN distance ratio and a membership-inference attack
-  (:mod:`labkit.privacy`), members drawn from the training set, non-members the holdout.
+- **privacy** — distance to closest record (DCR ratio, NN distance ratio, near-copy shares against
+  the held-out floor, :mod:`labkit.nearest`) and a membership-inference attack (:mod:`labkit.privacy`),
+  members drawn from the training set, non-members the holdout.
 
 ::
 
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import privacy
+from . import nearest, privacy
 from .params import ParameterError, check_int
 
 SECTIONS = ("fidelity", "coverage", "utility", "privacy")
@@ -50,8 +51,8 @@ READINGS = {
     "dcr_ratio": ("≈1", "median distance to closest training record, synthetic / held-out real (<1: copying)"),
     "nndr_synthetic_median": ("≈holdout", "closest / second-closest training distance of synthetic rows"),
     "nndr_holdout_median": ("reference", "the same for held-out real rows"),
-    "close_share_synthetic": ("≈holdout", "share closer to a training record than 95% of held-out rows"),
-    "close_share_holdout": ("reference", "the same for held-out rows (0.05 by construction)"),
+    "near_copy_share_synthetic": ("≈holdout", "share closer to a training record than 95% of held-out rows"),
+    "near_copy_share_holdout": ("reference", "the same for held-out rows (0.05 by construction)"),
     "exact_copy_share": ("0", "share of synthetic rows identical to a training row"),
     "mia_auc": ("≈0.5", "ROC AUC of a distance-based membership attack (0.5 = guessing)"),
     "mia_auc_low": ("≈0.5", "lower end of its 95% interval (> 0.5: members are identifiable)"),
@@ -154,11 +155,11 @@ def _privacy_section(train_rows, holdout_rows, synthetic_rows, members: int, see
     k = min(check_int("members", members, minimum=2), len(train_rows), len(holdout_rows))
     member_rows = train_rows[rng.choice(len(train_rows), k, replace=False)]
     non_rows = holdout_rows[rng.choice(len(holdout_rows), k, replace=False)]
-    dcr = privacy.dcr_summary(synthetic_rows, train_rows, holdout_rows)
+    dcr = nearest.dcr_summary(synthetic_rows, train_rows, holdout_rows, quantile=0.05)
     scores = privacy.distance_attack_scores(np.concatenate([member_rows, non_rows]), synthetic_rows)
     attack = privacy.membership_auc(scores[:k], scores[k:])
     measures = {key: dcr[key] for key in ("dcr_ratio", "nndr_synthetic_median", "nndr_holdout_median",
-                                          "close_share_synthetic", "close_share_holdout")}
+                                          "near_copy_share_synthetic", "near_copy_share_holdout")}
     measures.update(mia_auc=attack.auc, mia_auc_low=attack.low, mia_auc_high=attack.high)
     return (measures, attack, {"synthetic": dcr["dcr_synthetic"], "holdout": dcr["dcr_holdout"]},
             {"members": scores[:k], "non_members": scores[k:]})
@@ -197,48 +198,27 @@ def image_report(train, holdout, synthetic, classifier, train_labels=None, holdo
 # --- tables -----------------------------------------------------------------------------------
 
 
-def _coverage_of_table(train, synthetic, spec) -> dict:
-    from .tabular import _categories
-
-    cats = [np.isin(sorted(_categories(train[c]).unique()), _categories(synthetic[c]).unique()).mean()
-            for c in spec.categorical]
-    ranges = []
-    for c in spec.numeric:
-        r, s = train[c].dropna().to_numpy(float), synthetic[c].dropna().to_numpy(float)
-        width = r.max() - r.min()
-        if len(s) == 0:
-            ranges.append(0.0)
-        elif width > 0:
-            ranges.append(max(0.0, min(s.max(), r.max()) - max(s.min(), r.min())) / width)
-    out = {}
-    if cats:
-        out["category_coverage"] = float(np.mean(cats))
-    if ranges:
-        out["range_coverage"] = float(np.mean(ranges))
-    return out
-
-
 def table_report(train, holdout, synthetic, spec, target=None, positive=None, members: int = 500,
                  seed: int = 0) -> SyntheticDataReport:
     """The report for tables (pandas DataFrames described by a :class:`labkit.tabular.TableSpec`).
     Utility (ROC AUC of predicting ``target in positive``) needs ``target`` and ``positive``."""
-    from . import tabular
+    from . import table_metrics as tm
 
     train, holdout, synthetic = (spec.check(f, n) for f, n in
                                  ((train, "train"), (holdout, "holdout"), (synthetic, "synthetic")))
-    measures = {"fidelity": {"column_shapes": tabular.column_shapes(holdout, synthetic, spec)[0],
-                             "column_pair_trends": tabular.column_pair_trends(holdout, synthetic, spec)[0]},
-                "coverage": _coverage_of_table(train, synthetic, spec)}
+    measures = {"fidelity": {"column_shapes": tm.column_shapes(holdout, synthetic, spec)[0],
+                             "column_pair_trends": tm.column_pair_trends(holdout, synthetic, spec)[0]},
+                "coverage": tm.coverage(train, synthetic, spec)}
     if (target is None) != (positive is None):
         raise ValueError("utility needs both target and positive (or neither)")
     if target is not None:
-        tstr = tabular.utility_auc(synthetic, holdout, spec, target, positive, seed)
-        trtr = tabular.utility_auc(train, holdout, spec, target, positive, seed)
+        tstr = tm.utility_auc(synthetic, holdout, spec, target, positive, seed)
+        trtr = tm.utility_auc(train, holdout, spec, target, positive, seed)
         measures["utility"] = {"tstr": tstr, "trtr": trtr, "tstr_over_trtr": tstr / trtr}
-    encode = lambda f: tabular.encode_for_distance(f, train, spec)  # noqa: E731
+    encode = tm.distance_features(train, spec)
     measures["privacy"], attack, distances, scores = _privacy_section(
         encode(train), encode(holdout), encode(synthetic), members, seed)
-    measures["privacy"]["exact_copy_share"] = tabular.exact_copy_share(synthetic, train, spec)
+    measures["privacy"]["exact_copy_share"] = tm.exact_copy_share(synthetic, train, spec)
     sizes = {"train": len(train), "holdout": len(holdout), "synthetic": len(synthetic)}
     return SyntheticDataReport("table", sizes, measures, attack, distances, scores)
 
@@ -273,8 +253,8 @@ def release_checks(report: SyntheticDataReport, epsilon: float | None = None,
     checks = [
         ("membership attack at chance", a.low <= 0.5 or a.auc <= 0.55,
          f"AUC {a.auc:.3f} [{a.low:.3f}, {a.high:.3f}]"),
-        ("no excess of near-copies", p["close_share_synthetic"] <= 2 * p["close_share_holdout"],
-         f"{p['close_share_synthetic']:.1%} of synthetic vs {p['close_share_holdout']:.1%} of held-out "
+        ("no excess of near-copies", p["near_copy_share_synthetic"] <= 2 * p["near_copy_share_holdout"],
+         f"{p['near_copy_share_synthetic']:.1%} of synthetic vs {p['near_copy_share_holdout']:.1%} of held-out "
          "rows closer than the held-out 5% quantile"),
         ("not closer to training data than fresh data", p["dcr_ratio"] >= 0.9,
          f"DCR ratio {p['dcr_ratio']:.3f}"),

@@ -5,10 +5,10 @@
   one-hot categorical columns, missing values as their own category, bounds and integer types;
 - :class:`ConditionalTabularGAN`: a WGAN-GP generator/critic with a conditional vector and
   training-by-sampling (Xu et al. 2019), able to sample rows of a chosen category;
-- baselines: :func:`independent_marginals` and :class:`GaussianCopula`;
-- evaluation: :func:`column_shapes` (KS / TV complements), :func:`column_pair_trends`
-  (correlation / contingency similarity), :func:`utility_auc` (TSTR vs TRTR),
-  :func:`distance_to_closest_record` and :func:`exact_copy_share`.
+- baselines: :func:`independent_marginals` and :class:`GaussianCopula`.
+
+Their evaluation (column shapes, pair trends, utility, distance to closest record, exact copies)
+is in :mod:`labkit.table_metrics`.
 """
 from __future__ import annotations
 
@@ -52,7 +52,8 @@ class TableSpec:
         return frame[self.columns]
 
 
-def _categories(series: pd.Series):
+def categories(series: pd.Series) -> pd.Series:
+    """A column as category strings, missing values as the category ``(missing)``."""
     return series.astype(object).where(series.notna(), MISSING).astype(str)
 
 
@@ -139,7 +140,7 @@ class TableTransformer:
             if self.has_missing[c]:
                 self.spans.append((c + "__missing", "softmax", 2))
         for c in self.spec.categorical:
-            self.levels[c] = sorted(_categories(frame[c]).unique())
+            self.levels[c] = sorted(categories(frame[c]).unique())
             self.spans.append((c, "softmax", len(self.levels[c])))
         self.width = sum(w for _, _, w in self.spans)
         self.discrete = [(i, s) for i, s in enumerate(self.spans) if s[0] in self.levels]
@@ -156,7 +157,7 @@ class TableTransformer:
             if self.has_missing[c]:
                 blocks.append(np.eye(2)[(~ok).astype(int)])
         for c in self.spec.categorical:
-            cats = _categories(frame[c])
+            cats = categories(frame[c])
             unknown = set(cats) - set(self.levels[c])
             if unknown:
                 raise ValueError(f"column {c!r} has categories unseen in fit: {sorted(unknown)[:5]}")
@@ -415,7 +416,7 @@ class ConditionalTabularGAN:
         kept, self.last_acceptance = [], []
         for _ in range(max_tries):
             rows = self._generate(n, cond)
-            hit = _categories(rows[column]) == str(value)
+            hit = categories(rows[column]) == str(value)
             self.last_acceptance.append(float(hit.mean()))
             kept.append(rows[hit.to_numpy()])
             if sum(len(k) for k in kept) >= n:
@@ -457,7 +458,7 @@ class GaussianCopula:
                 us.append(np.where(ok, self.rng.uniform(0, 1 - self.missing_rate[c], len(x)),
                                    self.rng.uniform(1 - self.missing_rate[c], 1, len(x))))
         for c in self.spec.categorical:
-            cats = _categories(frame[c]).to_numpy()
+            cats = categories(frame[c]).to_numpy()
             lo = np.array([self.intervals[c][v][0] for v in cats])
             hi = np.array([self.intervals[c][v][1] for v in cats])
             us.append(self.rng.uniform(lo, hi))
@@ -471,7 +472,7 @@ class GaussianCopula:
         self.missing_rate = {c: float(frame[c].isna().mean()) for c in self.spec.numeric}
         self.intervals = {}
         for c in self.spec.categorical:
-            freq = _categories(frame[c]).value_counts(normalize=True).sort_index()
+            freq = categories(frame[c]).value_counts(normalize=True).sort_index()
             edges = np.concatenate([[0.0], np.cumsum(freq.to_numpy())])
             self.intervals[c] = {v: (edges[i], edges[i + 1]) for i, v in enumerate(freq.index)}
         z = norm.ppf(self._uniforms(frame))
@@ -501,143 +502,3 @@ class GaussianCopula:
             out[c] = pd.Series(np.array(names, dtype=object)[idx]).replace(MISSING, np.nan).to_numpy()
             j += 1
         return pd.DataFrame(out)[self.spec.columns]
-
-
-# --- evaluation ---------------------------------------------------------------------
-
-def ks_complement(real, synthetic) -> float:
-    """1 - the two-sample KS statistic of the non-missing values (SDMetrics' KSComplement)."""
-    from scipy.stats import ks_2samp
-
-    a = pd.to_numeric(pd.Series(real), errors="coerce").dropna().to_numpy()
-    b = pd.to_numeric(pd.Series(synthetic), errors="coerce").dropna().to_numpy()
-    if len(a) == 0 or len(b) == 0:
-        raise ValueError("ks_complement needs non-missing values on both sides")
-    return 1.0 - float(ks_2samp(a, b).statistic)
-
-
-def tv_complement(real, synthetic) -> float:
-    """1 - total variation distance of category frequencies, missing as a category (TVComplement)."""
-    p = _categories(pd.Series(real)).value_counts(normalize=True)
-    q = _categories(pd.Series(synthetic)).value_counts(normalize=True)
-    p, q = p.align(q, fill_value=0.0)
-    return 1.0 - 0.5 * float(np.abs(p - q).sum())
-
-
-def column_shapes(real: pd.DataFrame, synthetic: pd.DataFrame, spec: TableSpec):
-    """Mean column-shape score and the per-column scores (KS complement / TV complement)."""
-    real, synthetic = spec.check(real, "real"), spec.check(synthetic, "synthetic")
-    scores = {c: ks_complement(real[c], synthetic[c]) for c in spec.numeric}
-    scores.update({c: tv_complement(real[c], synthetic[c]) for c in spec.categorical})
-    return float(np.mean(list(scores.values()))), scores
-
-
-def _binned(series, edges):
-    x = pd.to_numeric(series, errors="coerce").to_numpy(dtype=np.float64)
-    b = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, len(edges) - 2).astype(object)
-    return pd.Series(np.where(np.isfinite(x), b, MISSING)).astype(str)
-
-
-def contingency_similarity(real_a, real_b, synth_a, synth_b) -> float:
-    """1 - total variation distance between the two joint category tables."""
-    p = pd.crosstab(real_a.to_numpy(), real_b.to_numpy(), normalize=True).stack()
-    q = pd.crosstab(synth_a.to_numpy(), synth_b.to_numpy(), normalize=True).stack()
-    p, q = p.align(q, fill_value=0.0)
-    return 1.0 - 0.5 * float(np.abs(p - q).sum())
-
-
-def column_pair_trends(real: pd.DataFrame, synthetic: pd.DataFrame, spec: TableSpec, bins: int = 10):
-    """Mean column-pair score: numeric pairs 1 - |rho_real - rho_synth| / 2 (Pearson, rows where both
-    are present); other pairs contingency similarity, numbers cut into ``bins`` equal-width bins of the
-    real range (as SDMetrics' quality report). Returns (mean, {(a, b): score})."""
-    real, synthetic = spec.check(real, "real"), spec.check(synthetic, "synthetic")
-    disc_r, disc_s = {}, {}
-    for c in spec.numeric:
-        x = real[c].dropna().to_numpy(dtype=np.float64)
-        edges = np.linspace(x.min(), x.max(), bins + 1)
-        disc_r[c], disc_s[c] = _binned(real[c], edges), _binned(synthetic[c], edges)
-    for c in spec.categorical:
-        disc_r[c], disc_s[c] = _categories(real[c]).reset_index(drop=True), _categories(synthetic[c]).reset_index(drop=True)
-    scores = {}
-    cols = spec.columns
-    for i, a in enumerate(cols):
-        for b in cols[i + 1:]:
-            if a in spec.numeric and b in spec.numeric:
-                rr = real[[a, b]].dropna().corr().iloc[0, 1]
-                rs = synthetic[[a, b]].dropna().corr().iloc[0, 1]
-                rs = 0.0 if not np.isfinite(rs) else rs
-                scores[(a, b)] = 1.0 - abs(rr - rs) / 2.0
-            else:
-                scores[(a, b)] = contingency_similarity(disc_r[a], disc_r[b], disc_s[a], disc_s[b])
-    return float(np.mean(list(scores.values()))), scores
-
-
-def _model_matrix(frame, spec, target, reference):
-    x = frame[[c for c in spec.columns if c != target]].copy()
-    for c in spec.categorical:
-        if c in x:
-            x[c] = pd.Categorical(_categories(x[c]), categories=sorted(_categories(reference[c]).unique()))
-    return x
-
-
-def fit_classifier(train: pd.DataFrame, spec: TableSpec, target: str, positive, seed: int = 0):
-    """A histogram gradient-boosting classifier of ``target in positive`` from the other columns."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
-
-    y = _categories(train[target]).isin([str(p) for p in positive]).to_numpy()
-    if y.all() or not y.any():
-        raise ValueError(f"the training table has only one class of {target} in {positive}")
-    model = HistGradientBoostingClassifier(max_iter=100, learning_rate=0.1, categorical_features="from_dtype",
-                                           random_state=seed)
-    model.reference_ = train
-    return model.fit(_model_matrix(train, spec, target, train), y)
-
-
-def predict_classifier(model, frame: pd.DataFrame, spec: TableSpec, target: str, proba: bool = False):
-    """Predictions (or positive-class probabilities) of a :func:`fit_classifier` model on ``frame``."""
-    x = _model_matrix(frame, spec, target, model.reference_)
-    return model.predict_proba(x)[:, 1] if proba else model.predict(x)
-
-
-def utility_auc(train: pd.DataFrame, test: pd.DataFrame, spec: TableSpec, target: str, positive,
-                seed: int = 0) -> float:
-    """ROC AUC on real ``test`` of a classifier trained on ``train`` (synthetic: TSTR, real: TRTR)."""
-    from sklearn.metrics import roc_auc_score
-
-    model = fit_classifier(train, spec, target, positive, seed)
-    y = _categories(test[target]).isin([str(p) for p in positive]).to_numpy()
-    score = predict_classifier(model, test, spec, target, proba=True)
-    return float(roc_auc_score(y, score))
-
-
-def encode_for_distance(frame: pd.DataFrame, reference: pd.DataFrame, spec: TableSpec):
-    """Numbers scaled to [0, 1] by the reference's range (missing -> 0 plus a 0/1 flag), categories
-    one-hot: the space in which distances to the closest record are measured."""
-    blocks = []
-    for c in spec.numeric:
-        ref = reference[c].to_numpy(dtype=np.float64)
-        lo, hi = np.nanmin(ref), np.nanmax(ref)
-        x = frame[c].to_numpy(dtype=np.float64)
-        blocks += [np.nan_to_num((x - lo) / (hi - lo + 1e-12))[:, None], np.isnan(x)[:, None].astype(float)]
-    for c in spec.categorical:
-        levels = sorted(_categories(reference[c]).unique())
-        cats = _categories(frame[c])
-        blocks.append(np.stack([(cats == v).to_numpy(float) for v in levels], axis=1))
-    return np.concatenate(blocks, axis=1)
-
-
-def distance_to_closest_record(query: pd.DataFrame, reference: pd.DataFrame, spec: TableSpec):
-    """For each query row, the Euclidean distance to its nearest reference row (see encode_for_distance)."""
-    from sklearn.neighbors import NearestNeighbors
-
-    ref = encode_for_distance(reference, reference, spec)
-    nn = NearestNeighbors(n_neighbors=1, algorithm="brute").fit(ref)
-    return nn.kneighbors(encode_for_distance(query, reference, spec))[0].ravel()
-
-
-def exact_copy_share(synthetic: pd.DataFrame, train: pd.DataFrame, spec: TableSpec) -> float:
-    """Share of synthetic rows identical (every column, missing = missing) to some training row."""
-    def keys(frame):
-        return frame[spec.columns].astype(object).where(frame[spec.columns].notna(), MISSING).astype(str).agg("|".join, axis=1)
-
-    return float(keys(synthetic).isin(set(keys(train))).mean())

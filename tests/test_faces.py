@@ -1,8 +1,9 @@
-"""labkit.faces: the split, a user's face folder, the classifier, near-copies and the case helpers."""
+"""labkit.faces: the split, a user's face folder, the classifier, near-copies of faces and the case helpers."""
 import numpy as np
 import pytest
 
 from labkit import faces
+from labkit import image_metrics as im
 from labkit.data import DataError
 from labkit.params import ParameterError
 
@@ -63,28 +64,28 @@ def test_load_face_folder_errors(tmp_path):
         faces.load_face_folder(tmp_path / "bad", size=28)
 
 
-def test_nearest_faces_matches_brute_force_on_32px_images():
+def test_nearest_training_matches_brute_force_on_32px_faces():
     """Reference: a direct NumPy loop over every (sample, training face) pair."""
     rng = np.random.default_rng(1)
     samples, train = rng.random((20, 32, 32)), rng.random((15, 32, 32))
-    index, distance = faces.nearest_faces(samples, train, chunk=7)
+    index, distance = im.nearest_training(samples, train, chunk=7)
     brute = np.array([[np.linalg.norm(a - b) for b in train] for a in samples])
     np.testing.assert_array_equal(index, brute.argmin(1))
     np.testing.assert_allclose(distance, brute.min(1), rtol=1e-5)
     with pytest.raises(ValueError, match="differ in size"):
-        faces.nearest_faces(rng.random((2, 28, 28)), train)
+        im.nearest_training(rng.random((2, 28, 28)), train)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
-        faces.nearest_faces(samples * 3, train)
+        im.nearest_training(samples * 3, train)
 
 
 def test_near_copy_share_counts_copies():
     rng = np.random.default_rng(2)
     train, holdout = rng.random((30, 32, 32)), rng.random((20, 32, 32))
-    threshold = faces.near_copy_threshold(holdout, train)
+    threshold = im.near_copy_threshold(holdout, train)
     samples = np.concatenate([train[:5] + 0.001, rng.random((15, 32, 32))])
-    assert faces.near_copy_share(samples, train, threshold) == pytest.approx(5 / 20)
+    assert im.near_copy_share(samples, train, threshold) == pytest.approx(5 / 20)
     with pytest.raises(ParameterError, match="quantile"):
-        faces.near_copy_threshold(holdout, train, quantile=1.0)
+        im.near_copy_threshold(holdout, train, quantile=1.0)
 
 
 def _toy_task(n=40, seed=3):

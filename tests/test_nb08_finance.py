@@ -1,9 +1,11 @@
-"""Notebook 08 — synthetic market series and credit records: labkit.timeseries, labkit.tabular, exercises."""
+"""Notebook 08 — synthetic market series and credit records: labkit.timeseries, labkit.tabular,
+labkit.table_metrics, exercises."""
 import numpy as np
 import pandas as pd
 import pytest
 
 import labkit
+from labkit import table_metrics as tm
 from labkit import tabular as tb
 from labkit import timeseries as ts
 
@@ -232,36 +234,36 @@ def test_ks_and_tv_complements_match_references():
 
     rng = np.random.default_rng(2)
     a, b = rng.normal(size=500), rng.normal(0.3, 1, size=400)
-    assert tb.ks_complement(a, b) == pytest.approx(1 - ks_2samp(a, b).statistic)
-    assert tb.ks_complement(np.r_[a, np.nan], b) == pytest.approx(1 - ks_2samp(a, b).statistic)
+    assert tm.ks_complement(a, b) == pytest.approx(1 - ks_2samp(a, b).statistic)
+    assert tm.ks_complement(np.r_[a, np.nan], b) == pytest.approx(1 - ks_2samp(a, b).statistic)
     real = ["A"] * 5 + ["B"] * 3 + [None] * 2
     synth = ["A"] * 3 + ["B"] * 5 + ["C"] * 2
     # by hand: |.5-.3| + |.3-.5| + |.2-0| (missing) + |0-.2| (C) = .8, TV = .4
-    assert tb.tv_complement(real, synth) == pytest.approx(0.6)
+    assert tm.tv_complement(real, synth) == pytest.approx(0.6)
 
 
 def test_quality_scores_are_one_for_identical_tables():
     frame = _table()
-    assert tb.column_shapes(frame, frame, SPEC)[0] == pytest.approx(1.0)
-    assert tb.column_pair_trends(frame, frame, SPEC)[0] == pytest.approx(1.0)
+    assert tm.column_shapes(frame, frame, SPEC)[0] == pytest.approx(1.0)
+    assert tm.column_pair_trends(frame, frame, SPEC)[0] == pytest.approx(1.0)
     frame["income"] = 3 * frame["amount"] + np.random.default_rng(1).normal(0, 1000, len(frame))
     rng = np.random.default_rng(0)
     shuffled = pd.DataFrame({c: frame[c].to_numpy()[rng.permutation(len(frame))] for c in frame})
-    assert tb.column_shapes(frame, shuffled, SPEC)[0] == pytest.approx(1.0)
-    assert tb.column_pair_trends(frame, shuffled, SPEC)[0] < 0.99
+    assert tm.column_shapes(frame, shuffled, SPEC)[0] == pytest.approx(1.0)
+    assert tm.column_pair_trends(frame, shuffled, SPEC)[0] < 0.99
 
 
 def test_privacy_metrics_and_utility():
     frame = _table()
     train, other = frame.iloc[:400], frame.iloc[400:]
-    assert tb.exact_copy_share(train.iloc[:50], train, SPEC) == 1.0
-    assert tb.exact_copy_share(other, train, SPEC) == 0.0
-    np.testing.assert_allclose(tb.distance_to_closest_record(train.iloc[:30], train, SPEC), 0, atol=1e-9)
-    assert (tb.distance_to_closest_record(other, train, SPEC) > 0).all()
-    auc = tb.utility_auc(train, other, SPEC, "grade", ["D"])
+    assert tm.exact_copy_share(train.iloc[:50], train, SPEC) == 1.0
+    assert tm.exact_copy_share(other, train, SPEC) == 0.0
+    np.testing.assert_allclose(tm.distance_to_closest_record(train.iloc[:30], train, SPEC), 0, atol=1e-9)
+    assert (tm.distance_to_closest_record(other, train, SPEC) > 0).all()
+    auc = tm.utility_auc(train, other, SPEC, "grade", ["D"])
     assert 0 <= auc <= 1
     with pytest.raises(ValueError, match="one class"):
-        tb.utility_auc(train, other, SPEC, "grade", ["Z"])
+        tm.utility_auc(train, other, SPEC, "grade", ["Z"])
 
 
 # --- exercises ------------------------------------------------------------------------

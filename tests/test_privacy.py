@@ -1,4 +1,6 @@
-"""labkit.privacy: distances, membership-inference AUC and its interval, DP-SGD, the accountant wrapper."""
+"""labkit.privacy: membership-inference AUC and its interval, DP-SGD, the accountant wrapper.
+
+The distances behind the attacks are tested in tests/test_nearest.py."""
 import math
 
 import numpy as np
@@ -9,32 +11,6 @@ from labkit.params import ParameterError
 
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
-
-
-# --- distances -------------------------------------------------------------------------------
-
-def test_nearest_distances_match_brute_force():
-    rng = np.random.default_rng(0)
-    q, r = rng.normal(size=(37, 5)), rng.normal(size=(53, 5))
-    brute = np.sort(np.linalg.norm(q[:, None] - r[None], axis=2), axis=1)[:, :3]
-    np.testing.assert_allclose(privacy.nearest_distances(q, r, k=3, chunk=10), brute, atol=1e-9)
-    images = rng.random((4, 28, 28))
-    assert privacy.nearest_distances(images, images, k=1)[:, 0] == pytest.approx(0, abs=1e-6)
-    with pytest.raises(ValueError, match="same number of features"):
-        privacy.nearest_distances(q, r[:, :4])
-    with pytest.raises(ParameterError, match="'k'"):
-        privacy.nearest_distances(q, r, k=0)
-
-
-def test_dcr_summary_sees_copies():
-    rng = np.random.default_rng(1)
-    train, holdout, fresh = rng.normal(size=(400, 6)), rng.normal(size=(300, 6)), rng.normal(size=(300, 6))
-    same = privacy.dcr_summary(fresh, train, holdout)
-    assert same["dcr_ratio"] == pytest.approx(1.0, abs=0.1)
-    assert same["close_share_holdout"] == pytest.approx(0.05, abs=0.01)
-    copies = privacy.dcr_summary(train[:300] + 1e-3 * rng.normal(size=(300, 6)), train, holdout)
-    assert copies["dcr_ratio"] < 0.01 and copies["close_share_synthetic"] == 1.0
-    assert copies["nndr_synthetic_median"] < 0.01 < same["nndr_synthetic_median"]
 
 
 # --- membership inference --------------------------------------------------------------------
