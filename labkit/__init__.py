@@ -19,6 +19,7 @@ Data
 
 - ``data``          offline loaders, each with a data card
 - ``prep``          data preparation: quality reports, shift checks, learning curves
+- ``guide``         notebook 00's course map and glossary, and the course wrap-up table
 
 The training contract
 
