@@ -71,7 +71,6 @@ def check_parameters(notebook: Path, parameters: dict) -> None:
     if unknown:
         raise CourseError(f"{notebook.stem} has no parameter {unknown[0]!r}; it takes: "
                           + ", ".join(declared))
-    check_reserved(parameters)
     try:
         profiles.check_values(notebook.stem, parameters)
     except ParameterError as err:
