@@ -250,7 +250,7 @@ NOTEBOOKS: dict[str, Notebook] = {
         parameters=dict(
             epochs=count(1, 100, 400),
             latent_dim=count(16, 32, 32, at_most=1024),
-            iwae_k=count(50, 1000, 5000),
+            iwae_k=count(50, 1000, 5000, at_most=50000),
             iwae_digits=count(100, 1000, 1000, at_most=1000),  # the 1,000 held-out digits
             beta_epochs=count(1, 10, 60),
             refine_steps=count(5, 100, 300),
