@@ -11,6 +11,7 @@ Modules, each named after what it holds:
 - ``progress``  progress bars for loops and Keras
 - ``checkpoints`` resumable training state
 - ``course``    headless runs, reports, student editions, sweeps (``python -m labkit``)
+- ``report``    the teacher's report on students' (untrusted) output folders
 - ``exercises`` check / hint / solution exercises
 """
 from .run import quiet_tensorflow as _quiet
