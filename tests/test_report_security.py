@@ -213,15 +213,16 @@ def test_oversize_and_fake_files_are_not_embedded(root, monkeypatch):
     assert "input limit" in page and page.count("<figure>") < report.MAX_FIGURES
 
 
-def test_written_files_follow_the_umask(root):
-    old = os.umask(0o022)
+@pytest.mark.parametrize("umask,mode", [(0o022, 0o644), (0o027, 0o640), (0o002, 0o664)])
+def test_written_files_follow_the_umask(root, umask, mode):
+    old = os.umask(umask)
     try:
         html_path, md_path = report.write_report(root)
         files.write_json(root / "x.json", {"a": 1})
     finally:
         os.umask(old)
     for path in (html_path, md_path, root / "x.json"):
-        assert stat.S_IMODE(path.stat().st_mode) == 0o644
+        assert stat.S_IMODE(path.stat().st_mode) == mode
 
 
 def test_html_forbids_scripts(root):
