@@ -140,7 +140,7 @@ def glossary_explorer(glossary: pd.DataFrame):
         out.clear_output(wait=True)
         with out:
             hits = search(glossary, box.value)
-            display(hits if len(hits) else "no term matches")
+            display(hits.set_index("zh") if len(hits) else "no term matches")
 
     box.observe(show, names="value")
     show()

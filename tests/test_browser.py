@@ -33,9 +33,14 @@ def _free_port():
 @pytest.fixture()
 def jupyterlab(tmp_path):
     """A JupyterLab server on a loopback port, serving a copy of notebook 01 set to the smoke profile."""
+    yield from _serve_notebook(tmp_path, "01_dataset_types")
+
+
+def _serve_notebook(tmp_path, stem):
+    """Start JupyterLab on a copy of ``notebooks/<stem>.ipynb`` (smoke profile); yield (url, token, log)."""
     import papermill
 
-    papermill.execute_notebook(str(NOTEBOOKS / "01_dataset_types.ipynb"), str(tmp_path / "01_dataset_types.ipynb"),
+    papermill.execute_notebook(str(NOTEBOOKS / f"{stem}.ipynb"), str(tmp_path / f"{stem}.ipynb"),
                                parameters={"profile": "smoke", "output_dir": str(tmp_path / "outputs")},
                                prepare_only=True)
     port, token = _free_port(), secrets.token_hex(16)
@@ -175,3 +180,76 @@ def test_report_opens_in_chromium(tmp_path):
         assert page.locator("img").evaluate("img => img.naturalWidth") > 0     # the figure decoded
         page.screenshot(path=str(ARTEFACTS / "report.png"), full_page=True)
         browser.close()
+
+
+@pytest.fixture()
+def jupyterlab_00(tmp_path):
+    """A JupyterLab server serving a copy of notebook 00 (start here) set to the smoke profile."""
+    yield from _serve_notebook(tmp_path, "00_start_here")
+
+
+def test_start_here_shows_map_and_glossary(jupyterlab_00):
+    """Notebook 00 in JupyterLab: the course map and the glossary render, and the search box filters."""
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is missing in CI: .ci/run installs the Debian package 'chromium'")
+        pytest.skip("Debian's Chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    url, token, log = jupyterlab_00
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        try:
+            _drive_start_here(page, url, token)
+        except Exception:
+            page.screenshot(path=str(ARTEFACTS / "failure_00.png"), full_page=True)
+            print("JupyterLab log:\n" + log.read_text()[-3000:])
+            raise
+        finally:
+            browser.close()
+
+
+def _accept_kernel_dialog(page):
+    """Accept JupyterLab's "Select Kernel" dialog (the default Python 3 kernel) if it is open."""
+    dialog = page.locator(".jp-Dialog")
+    if dialog.count():
+        dialog.get_by_role("button", name="Select").click()
+        page.wait_for_timeout(1000)
+
+
+def _drive_start_here(page, url, token):
+    """Run all cells of 00, check the map and the glossary tables, type into the glossary search."""
+    page.goto(f"{url}/lab/tree/00_start_here.ipynb?token={token}")
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+    search = page.locator(".widget-text input")
+    for attempt in range(3):                     # the menu click is occasionally swallowed
+        _accept_kernel_dialog(page)
+        page.click(".jp-Notebook")
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.get_by_text("Run All Cells", exact=True).click()
+        _accept_kernel_dialog(page)
+        if _wait_for_widget(page, search, started_within=60, timeout=300):
+            break
+    else:
+        pytest.fail("notebook 00 never showed its glossary search box after three 'Run All Cells'")
+    tables = page.locator(".jp-OutputArea-output table")
+    course_map = tables.filter(has_text="数据集的定义与分类").first
+    course_map.scroll_into_view_if_needed()
+    assert course_map.is_visible() and "11.4.2.1" in course_map.text_content()
+    glossary = tables.filter(has_text="生成对抗网络").filter(has_text="membership inference").first
+    glossary.scroll_into_view_if_needed()
+    assert glossary.is_visible()
+    rows = glossary.locator("tbody tr").count()
+    assert rows >= 40, f"the glossary table shows {rows} rows"
+    page.screenshot(path=str(ARTEFACTS / "start_here_glossary.png"))
+    search = search.first
+    search.fill("隐私")
+    explorer = page.locator(".widget-vbox").filter(has=search).first
+    explorer.locator("table:has-text('差分隐私')").wait_for(timeout=30_000)
+    filtered = explorer.locator("table tbody tr").count()
+    assert 0 < filtered < rows, f"the search kept {filtered} of {rows} rows"
+    explorer.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTEFACTS / "start_here_search.png"))
