@@ -10,6 +10,7 @@ Modules, each named after what it holds:
 - ``plots``     image grids and training curves
 - ``progress``  progress bars for loops and Keras
 - ``checkpoints`` resumable training state
+- ``training``  the training contract: a model's ``train_step`` + ``fit`` (checkpoints, exact resume, callbacks)
 - ``course``    headless runs, reports, student editions, sweeps (``python -m labkit``)
 - ``exercises`` check / hint / solution exercises
 """
