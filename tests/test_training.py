@@ -1,0 +1,166 @@
+"""labkit.training: the one training contract (exact resume, re-run, safe checkpoints, callbacks)."""
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")  # a resume must not set anything aside
+
+keras = pytest.importorskip("keras")
+tf = pytest.importorskip("tensorflow")
+
+from labkit import training  # noqa: E402
+
+
+class Noisy(training.Model):
+    """A tiny regression with every kind of randomness: host rows, stateless noise, dropout."""
+
+    def __init__(self, seed=0):
+        super().__init__()
+        keras.utils.set_random_seed(seed)
+        self.net = keras.Sequential([keras.Input((3,)), keras.layers.Dense(8, activation="relu"),
+                                     keras.layers.Dropout(0.3), keras.layers.Dense(1)])
+        self.opt = keras.optimizers.Adam(1e-2)
+        self.opt.build(self.net.trainable_variables)
+
+    def train_step(self, batch):
+        x, y = batch
+        x = x + 0.1 * tf.random.stateless_normal(tf.shape(x), seed=self.random_seed(1))
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(self.net(x, training=True) - y))
+        grads = tape.gradient(loss, self.net.trainable_variables)
+        self.opt.apply_gradients(zip(grads, self.net.trainable_variables))
+        return {"loss": loss}
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((200, 3)).astype("float32")
+    return x, (x @ np.array([[1.0], [-2.0], [0.5]], "float32")).astype("float32")
+
+
+def _evaluate(model):
+    x, y = _data()
+    return {"mse": float(np.mean((model.net(x, training=False).numpy() - y) ** 2))}
+
+
+def _run(folder, steps, **kw):
+    model = Noisy()
+    cbs = [training.Evaluate(_evaluate, every=10), training.Snapshot(lambda m: m.net.get_weights()[0], every=5)]
+    history = training.fit(model, _data(), steps, batch_size=16, seed=3, checkpoint_dir=folder,
+                           checkpoint_every=7, callbacks=cbs, show_progress=False, **kw)
+    return model, history
+
+
+def _same(a, b):
+    (ma, ha), (mb, hb) = a, b
+    for va, vb in zip(training.state_variables(ma), training.state_variables(mb)):
+        np.testing.assert_array_equal(np.asarray(va), np.asarray(vb))
+    assert ha["loss"] == hb["loss"]
+    assert [{k: v for k, v in e.items() if k != "seconds"} for e in ha["evaluations"]] == \
+        [{k: v for k, v in e.items() if k != "seconds"} for e in hb["evaluations"]]
+    assert ha["snapshot_steps"] == hb["snapshot_steps"]
+    for sa, sb in zip(ha["snapshots"], hb["snapshots"]):
+        np.testing.assert_array_equal(sa, sb)
+
+
+def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(tmp_path):
+    whole = _run(tmp_path / "whole", 30)
+    _run(tmp_path / "parts", 12)                       # "interrupted" after 12 steps
+    resumed = _run(tmp_path / "parts", 30)
+    assert resumed[1]["steps"] == 30 and len(resumed[1]["loss"]) == 30
+    _same(whole, resumed)
+    assert len(whole[1]["evaluations"]) == 3 and whole[1]["snapshot_steps"] == [0, 5, 10, 15, 20, 25, 30]
+
+
+def test_a_different_seed_changes_the_run(tmp_path):
+    """The comparison above can fail: a run with other random streams differs."""
+    a = _run(tmp_path / "a", 10)
+    model = Noisy()
+    b = training.fit(model, _data(), 10, batch_size=16, seed=4, show_progress=False)
+    assert a[1]["loss"] != b["loss"]
+
+
+def test_time_budget_stops_and_the_next_run_resumes(tmp_path):
+    _, stopped = _run(tmp_path / "t", 30, max_seconds=0.0)
+    assert stopped["steps"] == 0 and "loss" not in stopped
+    resumed = _run(tmp_path / "t", 30)
+    _same(_run(tmp_path / "whole", 30), resumed)
+
+
+def test_rerunning_a_finished_run_restores_weights_and_history(tmp_path):
+    first = _run(tmp_path / "r", 20)
+    again = _run(tmp_path / "r", 20)
+    _same(first, again)
+    assert again[1]["seconds"] == first[1]["seconds"] > 0
+
+
+def test_changed_train_step_does_not_resume_old_weights(tmp_path):
+    _run(tmp_path / "c", 10)
+
+    class Changed(Noisy):
+        def train_step(self, batch):
+            return super().train_step(batch)
+
+    with pytest.warns(RuntimeWarning, match="other code or parameters"):
+        history = training.fit(Changed(), _data(), 10, batch_size=16, seed=3, checkpoint_dir=tmp_path / "c",
+                               show_progress=False)
+    assert len(history["loss"]) == 10                   # trained afresh
+    assert list((tmp_path / "c").glob("state.stale-*"))
+
+
+def test_changed_params_do_not_resume(tmp_path):
+    _run(tmp_path / "p", 10, params={"weight": 1})
+    with pytest.warns(RuntimeWarning, match="other code or parameters"):
+        _, history = _run(tmp_path / "p", 10, params={"weight": 2})
+    assert len(history["loss"]) == 10
+
+
+@pytest.mark.parametrize("damage", ["truncate_variables", "garbage_meta", "drop_history"])
+def test_damaged_checkpoint_is_set_aside_with_a_warning_naming_it(tmp_path, damage):
+    _run(tmp_path / "d", 10)
+    state = tmp_path / "d" / "state"
+    if damage == "truncate_variables":
+        data = (state / "variables.npz").read_bytes()
+        (state / "variables.npz").write_bytes(data[: len(data) // 2])
+    elif damage == "garbage_meta":
+        (state / "meta.json").write_bytes(b"\xff\xfe garbage")
+    else:
+        (state / "history.json").unlink()
+    with pytest.warns(RuntimeWarning, match=str(state)):
+        model, history = _run(tmp_path / "d", 10)
+    assert len(history["loss"]) == 10
+    _same((model, history), _run(tmp_path / "fresh", 10))
+
+
+def test_checkpoint_writes_are_atomic_folders(tmp_path):
+    _run(tmp_path / "w", 10)
+    names = sorted(p.name for p in (tmp_path / "w").iterdir())
+    assert names == ["state"]
+    assert sorted(p.name for p in (tmp_path / "w" / "state").iterdir()) == \
+        ["arrays.npz", "history.json", "meta.json", "variables.npz"]
+
+
+def test_unbuilt_optimizer_gives_a_clear_error(tmp_path):
+    class Lazy(Noisy):
+        def __init__(self):
+            super().__init__()
+            self.other = keras.optimizers.SGD()
+
+    with pytest.raises(ValueError, match="'other'.*not built"):
+        training.fit(Lazy(), _data(), 2, checkpoint_dir=tmp_path / "u", show_progress=False)
+
+
+def test_dropout_seed_state_is_checkpointed():
+    names = [v.path for v in training.state_variables(Noisy())]
+    assert any("seed_generator" in n for n in names), names
+
+
+def test_code_fingerprint_sees_a_changed_method():
+    class A(training.Model):
+        def train_step(self, batch):
+            return {"loss": tf.constant(0.0)}
+
+    class B(training.Model):
+        def train_step(self, batch):
+            return {"loss": tf.constant(1.0)}
+
+    assert training.code_fingerprint(A()) != training.code_fingerprint(B())
