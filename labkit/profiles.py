@@ -193,6 +193,7 @@ def _overfit_set_within_pool(config):
 # Columns: smoke, lab, full. Bounds not written are: at least 1, at most 100 x the largest value.
 
 NOTEBOOKS: dict[str, Notebook] = {
+    "00_start_here": Notebook(parameters={}),        # nothing to size: no training here
     "01_dataset_types": Notebook(
         parameters=dict(
             epochs=count(1, 10, 15),
@@ -389,5 +390,6 @@ def table(notebook: str):
     rows = [{"name": name, "set in": "parameters cell" if name in entry.parameters else "profile",
              **{p: spec.value(p) for p in PROFILE_NAMES}, "allowed": spec.allowed()}
             for name, spec in entry.specs.items()]
-    return pd.DataFrame(rows).set_index("name")
+    columns = ["name", "set in", *PROFILE_NAMES, "allowed"]
+    return pd.DataFrame(rows, columns=columns).set_index("name")
 
