@@ -95,7 +95,7 @@ def contingency_similarity(real_a, real_b, synth_a, synth_b) -> float:
 def column_pair_trends(real: pd.DataFrame, synthetic: pd.DataFrame, spec: TableSpec, bins: int = 10):
     """Mean column-pair score: numeric pairs 1 - |rho_real - rho_synth| / 2 (Pearson, rows where both
     are present); other pairs contingency similarity, numbers cut into ``bins`` equal-width bins of the
-    real range (as SDMetrics' quality report). Returns (mean, {(a, b): score})."""
+    real range (SDMetrics bins each table on its own range, so mixed pairs can differ). Returns (mean, {(a, b): score})."""
     real, synthetic = spec.check(real, "real"), spec.check(synthetic, "synthetic")
     disc_r, disc_s = {}, {}
     for c in spec.numeric:

@@ -3,8 +3,8 @@
 - IBM's Adversarial Robustness Toolbox (ART >= 1.20, Keras 3 / TF 2, installed from
   requirements-test.txt) checks :func:`labkit.attacks.fgsm` element by element and the robust accuracy
   left by :func:`labkit.attacks.pgd`, on a small CNN trained here on real digits.
-- SDMetrics' ``QualityReport`` checks :func:`labkit.tabular.column_shapes` and
-  :func:`labkit.tabular.column_pair_trends` on the Lending Club loans and two synthetic versions.
+- SDMetrics' ``QualityReport`` checks :func:`labkit.table_metrics.column_shapes` and
+  :func:`labkit.table_metrics.column_pair_trends` on the Lending Club loans and two synthetic versions.
   SDMetrics requires pandas < 3, so it runs in its own venv (``.venv-sdmetrics``, made by
   ``make test`` from requirements-sdmetrics.lock; path in ``LABKIT_SDMETRICS_PYTHON``), reading the
   tables from CSV and writing its scores as JSON (``tests/sdmetrics_scores.py``).
@@ -155,6 +155,7 @@ def quality_scores(tmp_path_factory):
     (3,000 real loans, 8 numeric and 5 categorical columns as in notebook 08)."""
     import pandas as pd
 
+    from labkit import table_metrics as tm
     from labkit import tabular as tb
     from labkit.data import load_loans
 
@@ -179,8 +180,8 @@ def quality_scores(tmp_path_factory):
 
     ours = {}
     for name in synthetic:
-        shape_mean, shapes = tb.column_shapes(read("real"), read(name), spec)
-        pair_mean, pairs = tb.column_pair_trends(read("real"), read(name), spec)
+        shape_mean, shapes = tm.column_shapes(read("real"), read(name), spec)
+        pair_mean, pairs = tm.column_pair_trends(read("real"), read(name), spec)
         ours[name] = {"column_shapes": shapes, "column_pair_trends": {f"{a}|{b}": s for (a, b), s in pairs.items()},
                       "shape_mean": shape_mean, "pair_mean": pair_mean}
     return spec, ours, theirs, folder
@@ -244,6 +245,7 @@ def test_column_pair_trends_match_sdmetrics(quality_scores, name):
     """
     import pandas as pd
 
+    from labkit import table_metrics as tm
     from labkit import tabular as tb
 
     spec, ours, theirs, folder = quality_scores
@@ -262,7 +264,7 @@ def test_column_pair_trends_match_sdmetrics(quality_scores, name):
         mixed += 1
         a, b = pair.split("|")
         cut = lambda frame, c: _sdmetrics_bins(frame[c]) if c in spec.numeric else _with_missing(frame[c])  # noqa: E731
-        rebinned = tb.contingency_similarity(cut(real, a), cut(real, b), cut(synthetic, a), cut(synthetic, b))
+        rebinned = tm.contingency_similarity(cut(real, a), cut(real, b), cut(synthetic, a), cut(synthetic, b))
         assert rebinned == pytest.approx(sdm["column_pair_trends"][pair], abs=1e-9), pair
     assert mixed == len(spec.numeric) * len(spec.categorical)
 
