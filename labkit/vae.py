@@ -195,7 +195,7 @@ class VAE(Model):
         self.encoder, self.decoder = encoder, decoder
         self.beta = check_float("beta", beta, minimum=0.0)
         self.kl_weight = self.add_weight(shape=(), initializer=keras.initializers.Constant(self.beta),
-                                         trainable=False, name="kl_weight")   # beta; KLWarmup ramps it
+                                         trainable=False, name="kl_weight")   # beta; the warm-up ramps it
         self.dynamic_binarization = bool(dynamic_binarization)
         self.num_pseudo_inputs = check_int("num_pseudo_inputs", num_pseudo_inputs, minimum=0)
         self.pseudo_logits = None
