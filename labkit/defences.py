@@ -10,20 +10,19 @@ feature-squeezing detector.
 * :class:`FeatureSqueezing` — a detector (Xu et al. 2018): an input whose prediction moves a lot when
   it is squeezed (fewer grey levels, a median filter) is flagged as adversarial.
 
-Training runs in a custom loop whose state (model, optimiser, epoch) is saved to ``checkpoint_dir``
-after every epoch; a run that is interrupted resumes from the last saved epoch, and the checkpoint
-is removed when training completes.
+Both trainers are :class:`labkit.training.Model` s trained by :func:`labkit.training.fit`: a checkpoint
+in ``checkpoint_dir`` after every epoch; a run that is interrupted resumes from it exactly (batches
+from ``(seed, epoch)``, PGD's random starts from ``(seed, step)``), and the checkpoint is removed
+when training completes.
 """
 from __future__ import annotations
 
 import shutil
-import time
 
 import numpy as np
 
 from . import attacks
-from .checkpoints import resume
-from .progress import progress
+from .training import Model
 
 
 def _tf():
@@ -47,49 +46,50 @@ def _check_training_args(x, y, epochs, batch_size, eps=None):
     return x, y.astype("int64")
 
 
-def _fit(model, x, y, epochs, batch_size, train_step, learning_rate, checkpoint_dir, seed, desc,
-         epoch_args=lambda epoch: (), keep_checkpoint=False):
-    """The shared loop: shuffled mini-batches, one checkpoint per epoch, resume when one exists.
+class _ClassifierTraining:
+    """Shared parts of the defences' trainers: a classifier, its Adam optimiser, epoch-wise batches."""
 
-    Like ``keras.callbacks.BackupAndRestore``, the checkpoint is deleted once training completes
-    (unless ``keep_checkpoint``), so it only ever holds an *interrupted* run.
+    def _setup(self, model, learning_rate):
+        import keras
+
+        self.model = model
+        self.optimizer = keras.optimizers.Adam(learning_rate)
+        self.optimizer.build(model.trainable_variables)
+        self.steps_per_epoch, self._order = 1, (None, None)
+
+    def draw_batch(self, data, rng, batch_size):
+        """The next batch of epoch ``e``'s shuffle (an order drawn from ``(seed, e)``)."""
+        x, y = data
+        epoch, i = divmod(int(self.step.numpy()), self.steps_per_epoch)
+        if self._order[0] != epoch:
+            self._order = (epoch, np.random.default_rng([self.run_seed, epoch]).permutation(len(x)))
+        index = self._order[1][i * batch_size:(i + 1) * batch_size]
+        return x[index], y[index]
+
+
+def _fit(trainer, x, y, epochs, batch_size, checkpoint_dir, seed, desc, keep_checkpoint=False):
+    """Train ``trainer`` (a :class:`labkit.training.Model`) for ``epochs`` with :func:`labkit.training.fit`.
+
+    Returns the per-epoch history: ``loss`` (mean per example) and ``accuracy`` on the training
+    batches, ``seconds`` (training time). Unless ``keep_checkpoint``, the checkpoint is removed once
+    training completes (like ``keras.callbacks.BackupAndRestore``), so it only holds an interrupted run.
     """
-    import keras
+    from . import training
 
-    tf = _tf()
-    optimizer = keras.optimizers.Adam(learning_rate)
-    optimizer.build(model.trainable_variables)
-    epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False)
-    manager = resume(checkpoint_dir, model=model, optimizer=optimizer, epoch=epoch_var)
-    step = tf.function(lambda xb, yb, *args: train_step(model, optimizer, xb, yb, *args),
-                       reduce_retracing=True)
-    history = {"loss": [], "accuracy": []}
-    start_epoch = int(epoch_var.numpy())
-    bar = progress(total=epochs, desc=desc, initial=start_epoch)
-    t0 = time.perf_counter()
-    for epoch in range(start_epoch, epochs):
-        order = np.random.default_rng(seed + epoch).permutation(len(x))
-        losses, correct = [], 0
-        args = [tf.constant(a, tf.float32) for a in epoch_args(epoch)]
-        for start in range(0, len(x), batch_size):
-            batch = order[start:start + batch_size]
-            loss, hits = step(tf.constant(x[batch]), tf.constant(y[batch]), *args)
-            losses.append(float(loss) * len(batch))
-            correct += int(hits)
-        history["loss"].append(sum(losses) / len(x))
-        history["accuracy"].append(correct / len(x))
-        epoch_var.assign(epoch + 1)
-        if manager is not None:
-            manager.save()
-        bar.set_postfix(loss=f"{history['loss'][-1]:.3f}", acc=f"{history['accuracy'][-1]:.3f}",
-                        refresh=False)
-        bar.update(1)
-    bar.close()
-    if manager is not None and not keep_checkpoint:
+    trainer.steps_per_epoch = -(-len(x) // batch_size)
+    history = training.fit(trainer, (x, y), epochs * trainer.steps_per_epoch, batch_size=batch_size,
+                           seed=seed, checkpoint_dir=checkpoint_dir, checkpoint_every=trainer.steps_per_epoch,
+                           desc=desc)
+    sizes = np.diff(np.minimum(np.arange(trainer.steps_per_epoch + 1) * batch_size, len(x)))
+    out = {"loss": [], "accuracy": []}
+    for e in range(history["steps"] // trainer.steps_per_epoch):
+        part = slice(e * trainer.steps_per_epoch, (e + 1) * trainer.steps_per_epoch)
+        out["loss"].append(float(np.dot(history["loss"][part], sizes) / len(x)))
+        out["accuracy"].append(float(np.sum(history["hits"][part]) / len(x)))
+    out["seconds"] = history["seconds"]
+    if checkpoint_dir is not None and not keep_checkpoint:
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
-    history["seconds"] = time.perf_counter() - t0
-    history["resumed_from_epoch"] = start_epoch
-    return history
+    return out
 
 
 def _ce(y, scores, from_logits):
@@ -97,17 +97,20 @@ def _ce(y, scores, from_logits):
     return tf.keras.losses.sparse_categorical_crossentropy(y, scores, from_logits=from_logits)
 
 
-def pgd_perturb(model, x, y, eps, steps, step_size, random_start=True, from_logits=True):
+def pgd_perturb(model, x, y, eps, steps, step_size, random_start=True, from_logits=True, seed=None):
     """PGD inside a compiled training step (tensors in, tensors out; no restarts).
 
     The same projection and clipping as :func:`labkit.attacks.pgd`, written with TensorFlow ops so
-    it runs inside ``tf.function``. Inputs live in [0, 1].
+    it runs inside ``tf.function``. Inputs live in [0, 1]. ``seed`` (a stateless seed) keys the
+    random start, so a resumed training run draws the same starts.
     """
     tf = _tf()
     lo, hi = tf.maximum(x - eps, 0.0), tf.minimum(x + eps, 1.0)
     adv = x
     if random_start:
-        adv = tf.clip_by_value(x + tf.random.uniform(tf.shape(x), -eps, eps), lo, hi)
+        noise = (tf.random.uniform(tf.shape(x), -eps, eps) if seed is None
+                 else tf.random.stateless_uniform(tf.shape(x), seed, -eps, eps))
+        adv = tf.clip_by_value(x + noise, lo, hi)
     for _ in tf.range(steps):
         grad, _ = attacks.loss_gradient(model, adv, y, from_logits)
         adv = tf.clip_by_value(adv + step_size * tf.sign(grad), lo, hi)
@@ -141,23 +144,46 @@ def adversarial_training(model, x, y, eps: float = 0.3, epochs: int = 10, attack
         ratio = 2.5 / steps if step_size is None else step_size / eps if eps else 0.0
         random_start = True
 
-    def train_step(model, optimizer, xb, yb, eps_now):
-        adv = pgd_perturb(model, xb, yb, eps_now, steps, ratio * eps_now, random_start, from_logits)
+    trainer = AdversarialTrainer(model, learning_rate, eps, steps, ratio, random_start, ramp_epochs,
+                                  clean_weight, from_logits)
+    return _fit(trainer, x, y, epochs, batch_size, checkpoint_dir, seed,
+                f"{attack.upper()} adversarial training", keep_checkpoint)
+
+
+class AdversarialTrainer(_ClassifierTraining, Model):
+    """Adversarial training as a training contract: one PGD/FGSM attack and one Adam step per batch."""
+
+    def __init__(self, model, learning_rate, eps, steps, ratio, random_start, ramp_epochs,
+                 clean_weight, from_logits):
+        Model.__init__(self)
+        self._setup(model, learning_rate)
+        self.eps, self.attack_steps, self.ratio = float(eps), int(steps), float(ratio)
+        self.random_start, self.ramp_epochs = bool(random_start), int(ramp_epochs)
+        self.clean_weight, self.from_logits = float(clean_weight), bool(from_logits)
+
+    def checkpoint_params(self):
+        return {k: getattr(self, k) for k in ("eps", "attack_steps", "ratio", "random_start",
+                                              "ramp_epochs", "clean_weight", "from_logits",
+                                              "steps_per_epoch")}
+
+    def train_step(self, batch):
+        tf = _tf()
+        xb, yb = batch
+        epoch = tf.cast(self.step // self.steps_per_epoch, tf.float32)
+        eps_now = (self.eps * tf.minimum(1.0, (epoch + 1.0) / self.ramp_epochs) if self.ramp_epochs
+                   else tf.constant(self.eps))                # the ramp: eps grows over the first epochs
+        adv = pgd_perturb(self.model, xb, yb, eps_now, self.attack_steps, self.ratio * eps_now,
+                          self.random_start, self.from_logits, seed=self.random_seed())
         with tf.GradientTape() as tape:
-            adv_scores = model(adv, training=True)
-            loss = (1 - clean_weight) * tf.reduce_mean(_ce(yb, adv_scores, from_logits))
-            if clean_weight > 0:
-                loss += clean_weight * tf.reduce_mean(_ce(yb, model(xb, training=True), from_logits))
-        grads = tape.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            adv_scores = self.model(adv, training=True)
+            loss = (1 - self.clean_weight) * tf.reduce_mean(_ce(yb, adv_scores, self.from_logits))
+            if self.clean_weight > 0:
+                loss += self.clean_weight * tf.reduce_mean(
+                    _ce(yb, self.model(xb, training=True), self.from_logits))
+        grads = tape.gradient(loss, self.model.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
         hits = tf.reduce_sum(tf.cast(tf.argmax(adv_scores, -1) == yb, tf.int32))
-        return loss, hits
-
-    def eps_at(epoch):
-        return (eps * min(1.0, (epoch + 1) / ramp_epochs) if ramp_epochs else eps,)
-
-    return _fit(model, x, y, epochs, batch_size, train_step, learning_rate, checkpoint_dir, seed,
-                f"{attack.upper()} adversarial training", eps_at, keep_checkpoint)
+        return {"loss": loss, "hits": hits}
 
 
 def gradient_regularisation_training(model, x, y, weight: float = 1.0, epochs: int = 10,
@@ -174,24 +200,39 @@ def gradient_regularisation_training(model, x, y, weight: float = 1.0, epochs: i
     if not (np.isscalar(weight) and weight >= 0):
         raise ValueError(f"weight = {weight!r} must be a number >= 0")
 
-    @tf.autograph.experimental.do_not_convert        # straight-line code: nothing to convert
-    def train_step(model, optimizer, xb, yb):
+    trainer = GradientRegularisedTrainer(model, learning_rate, float(weight), bool(from_logits))
+    return _fit(trainer, x, y, epochs, batch_size, checkpoint_dir, seed, "gradient-regularised training",
+                keep_checkpoint)
+
+
+class GradientRegularisedTrainer(_ClassifierTraining, Model):
+    """Input-gradient regularisation as a training contract (a tape inside a tape)."""
+
+    def __init__(self, model, learning_rate, weight, from_logits):
+        Model.__init__(self)
+        self._setup(model, learning_rate)
+        self.weight, self.from_logits = weight, from_logits
+
+    def checkpoint_params(self):
+        return {"weight": self.weight, "from_logits": self.from_logits,
+                "steps_per_epoch": self.steps_per_epoch}
+
+    def train_step(self, batch):
+        tf = _tf()
+        xb, yb = batch
         with tf.GradientTape() as outer:
             with tf.GradientTape() as inner:
                 inner.watch(xb)
-                scores = model(xb, training=True)
-                per_example = _ce(yb, scores, from_logits)
+                scores = self.model(xb, training=True)
+                per_example = _ce(yb, scores, self.from_logits)
                 total = tf.reduce_sum(per_example)
             input_grad = inner.gradient(total, xb)
             penalty = tf.reduce_mean(tf.reduce_sum(tf.square(input_grad), axis=[1, 2, 3]))
-            loss = tf.reduce_mean(per_example) + weight * penalty
-        grads = outer.gradient(loss, model.trainable_variables)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            loss = tf.reduce_mean(per_example) + self.weight * penalty
+        grads = outer.gradient(loss, self.model.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
         hits = tf.reduce_sum(tf.cast(tf.argmax(scores, -1) == yb, tf.int32))
-        return loss, hits
-
-    return _fit(model, x, y, epochs, batch_size, train_step, learning_rate, checkpoint_dir, seed,
-                "gradient-regularised training", keep_checkpoint=keep_checkpoint)
+        return {"loss": loss, "hits": hits}
 
 
 # --- detection -----------------------------------------------------------------------------

@@ -30,10 +30,10 @@ def image_grid(images, labels=None, ncols: int = 10, title: str | None = None, s
 
 
 def training_curves(history: dict, title: str | None = None, xlabel: str = "epoch"):
-    """Plot each series of a Keras ``History.history`` dict; ``val_*`` shares a panel with its twin."""
+    """Plot each series (list) of a history dict; ``val_*`` shares a panel with its twin; numbers are skipped."""
     import matplotlib.pyplot as plt
 
-    names = [k for k in history if not k.startswith("val_")]
+    names = [k for k, v in history.items() if not k.startswith("val_") and np.ndim(v) == 1]
     fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3), squeeze=False)
     for ax, name in zip(axes.flat, names):
         ax.plot(np.arange(1, len(history[name]) + 1), history[name], label="train")

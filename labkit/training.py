@@ -29,7 +29,10 @@ Rules that make a run resumable exactly:
 
 The default ``draw_batch`` picks ``batch_size`` random rows (with replacement) of ``data``: one
 array, a tuple/list of arrays or a dict of arrays with the same first dimension. Override it to add
-host-drawn noise or to sample differently.
+host-drawn noise or to sample differently (``self.step`` holds the step being drawn, e.g. for an
+epoch-wise shuffle keyed by ``(self.run_seed, epoch)``). Settings kept in plain Python attributes
+that change training (a loss weight, a warm-up length) belong in ``checkpoint_params()`` (a dict),
+so that they join the checkpoint key.
 
 Training
 --------
@@ -103,8 +106,15 @@ class Model(keras.Model):
         return tf.stack([base, tf.cast(self.step, tf.int64)])
 
     def draw_batch(self, data, rng: np.random.Generator, batch_size: int):
-        """The batch for one step: ``batch_size`` random rows of ``data`` (see :func:`draw_rows`)."""
+        """The batch for one step: ``batch_size`` random rows of ``data`` (see :func:`draw_rows`).
+
+        ``self.step`` already holds the step this batch is for (e.g. for epoch-wise shuffling).
+        """
         return draw_rows(data, rng, batch_size)
+
+    def checkpoint_params(self) -> dict:
+        """Settings held in plain Python attributes that change training; they join the checkpoint key."""
+        return {}
 
 
 def draw_rows(data, rng: np.random.Generator, batch_size: int):
@@ -206,9 +216,9 @@ def _optimizers(model) -> list:
         if isinstance(value, keras.optimizers.Optimizer):
             found.setdefault(id(value), (name, value))
     compiled = getattr(model, "optimizer", None)
-    if isinstance(compiled, keras.optimizers.Optimizer) and id(compiled) not in found:
-        found[id(compiled)] = ("optimizer", compiled)
-        if not compiled.built:
+    if isinstance(compiled, keras.optimizers.Optimizer):
+        found.setdefault(id(compiled), ("optimizer", compiled))
+        if not compiled.built:  # the compiled optimiser trains the model's trainable variables
             compiled.build(model.trainable_variables)
     for name, opt in found.values():
         if not opt.built:
@@ -286,9 +296,11 @@ def _data_fingerprint(data) -> str:
 def checkpoint_key(model, data, seed: int, batch_size: int, params=None) -> str:
     """The key a checkpoint must match to be resumed: code, variables, data, seed, batch size, params."""
     variables = [(_name(v), list(v.shape), str(v.dtype)) for v in state_variables(model)]
+    own = model.checkpoint_params() if hasattr(model, "checkpoint_params") else {}
     text = json.dumps({"code": code_fingerprint(model), "variables": variables,
                        "data": _data_fingerprint(data), "seed": seed, "batch_size": batch_size,
-                       "params": files.to_jsonable(params or {})}, sort_keys=True, default=str)
+                       "params": files.to_jsonable(params or {}),
+                       "model_params": files.to_jsonable(own)}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -401,6 +413,7 @@ def fit(model, data, steps: int, *, batch_size: int = 64, seed: int = 0, checkpo
     if max_seconds is not None:
         max_seconds = check_float("max_seconds", max_seconds, minimum=0.0)
     model.run_seed = seed
+    _optimizers(model)  # builds a compiled model's optimiser; refuses unbuilt others
     draw = getattr(model, "draw_batch", None) or (lambda d, rng, n: draw_rows(d, rng, n))
     folder = None if checkpoint_dir is None else Path(checkpoint_dir)
     key = checkpoint_key(model, data, seed, batch_size, params) if folder is not None else None
@@ -435,8 +448,8 @@ def fit(model, data, steps: int, *, batch_size: int = 64, seed: int = 0, checkpo
         if out_of_time():
             break
         began = time.perf_counter()
-        batch = draw(data, np.random.default_rng([seed, step]), batch_size)
         set_step(step)
+        batch = draw(data, np.random.default_rng([seed, step]), batch_size)
         losses = compiled(batch)
         for name, value in losses.items():
             history.setdefault(name, []).append(float(value))

@@ -26,11 +26,12 @@ Everything is in nats (natural logarithm), summed over the 784 pixels of one ima
 from __future__ import annotations
 
 import math
-from pathlib import Path
+from functools import partial
 
 import numpy as np
 
 from .params import check_float, check_int
+from .training import Model
 
 import keras  # noqa: E402  (labkit's __init__ has quietened TensorFlow already)
 import tensorflow as tf  # noqa: E402
@@ -176,8 +177,11 @@ def kl_term(mean, log_var, z, prior=None):
 # --- the model that trains -----------------------------------------------------------------
 
 @keras.saving.register_keras_serializable(package="labkit")
-class VAE(keras.Model):
+class VAE(Model):
     """Encoder + decoder trained on -ELBO, with a weight ``beta`` on the KL term (beta-VAE).
+
+    A :class:`labkit.training.Model`: :func:`fit` (epochs) or :func:`labkit.training.fit` (steps)
+    trains it. Each epoch visits the training images in a fresh order drawn from ``(seed, epoch)``.
 
     With ``dynamic_binarization`` every training batch is binarised afresh each time it is seen
     (the usual protocol for binarised MNIST; it also acts as data augmentation).
@@ -191,15 +195,16 @@ class VAE(keras.Model):
         self.encoder, self.decoder = encoder, decoder
         self.beta = check_float("beta", beta, minimum=0.0)
         self.kl_weight = self.add_weight(shape=(), initializer=keras.initializers.Constant(self.beta),
-                                         trainable=False, name="kl_weight")   # beta; KLWarmup ramps it
+                                         trainable=False, name="kl_weight")   # beta; the warm-up ramps it
         self.dynamic_binarization = bool(dynamic_binarization)
         self.num_pseudo_inputs = check_int("num_pseudo_inputs", num_pseudo_inputs, minimum=0)
         self.pseudo_logits = None
         if self.num_pseudo_inputs:
             self.pseudo_logits = self.add_weight(shape=(self.num_pseudo_inputs,) + IMAGE_SHAPE,
                                                  initializer="zeros", name="pseudo_logits")
-        self.seed_generator = keras.random.SeedGenerator(seed)
-        self.trackers = [keras.metrics.Mean(name=n) for n in ("loss", "recon", "kl")]
+        self.seed_generator = keras.random.SeedGenerator(seed)   # its state is checkpointed
+        self.steps_per_epoch, self.kl_warmup_epochs = 1, 0          # set by :func:`fit`
+        self._order = (None, None)
 
     @property
     def prior(self):
@@ -219,9 +224,16 @@ class VAE(keras.Model):
         """The learned pseudo-images, (K, 28, 28) in [0, 1]."""
         return tf.sigmoid(self.pseudo_logits).numpy()[..., 0]
 
-    @property
-    def metrics(self):
-        return self.trackers
+    def checkpoint_params(self) -> dict:
+        return {"steps_per_epoch": self.steps_per_epoch, "kl_warmup_epochs": self.kl_warmup_epochs,
+                "beta": self.beta, "dynamic_binarization": self.dynamic_binarization}
+
+    def draw_batch(self, data, rng, batch_size):
+        """The next batch of an epoch-wise shuffle: epoch ``e`` visits the images in an order from ``(seed, e)``."""
+        epoch, i = divmod(int(self.step.numpy()), self.steps_per_epoch)
+        if self._order[0] != epoch:
+            self._order = (epoch, np.random.default_rng([self.run_seed, epoch, 7]).permutation(len(data)))
+        return data[self._order[1][i * batch_size:(i + 1) * batch_size]]
 
     def call(self, x, training=False):
         """Reconstruction logits, decoding the mean of q(z|x)."""
@@ -239,23 +251,18 @@ class VAE(keras.Model):
         return loss, recon, kl
 
     def train_step(self, data):
+        """One Adam step on -ELBO (KL weight ramped by the warm-up); returns loss, recon cost and KL."""
         x = data[0] if isinstance(data, tuple) else data
+        if self.kl_warmup_epochs:   # KL warm-up: beta * min(1, epoch / warm-up epochs)
+            epoch = tf.cast(self.step // self.steps_per_epoch, tf.float32)
+            self.kl_weight.assign(self.beta * tf.minimum(1.0, epoch / self.kl_warmup_epochs))
         if self.dynamic_binarization:                                 # a fresh binary image each time
             x = tf.cast(keras.random.uniform(tf.shape(x), seed=self.seed_generator) < x, x.dtype)
         with tf.GradientTape() as tape:
             loss, recon, kl = self.losses_of(x, training=True)
         grads = tape.gradient(loss, self.trainable_variables)
         self.optimizer.apply_gradients(zip(grads, self.trainable_variables))
-        return self._track(loss, recon, kl)
-
-    def test_step(self, data):                                        # validation images: already binary
-        x = data[0] if isinstance(data, tuple) else data
-        return self._track(*self.losses_of(x))
-
-    def _track(self, loss, recon, kl):
-        for tracker, value in zip(self.trackers, (loss, -tf.reduce_mean(recon), tf.reduce_mean(kl))):
-            tracker.update_state(value)                               # recon shown as a cost, -log p(x|z)
-        return {t.name: t.result() for t in self.trackers}
+        return {"loss": loss, "recon": -tf.reduce_mean(recon), "kl": tf.reduce_mean(kl)}  # recon as a cost
 
     def get_config(self):
         return {"encoder": keras.saving.serialize_keras_object(self.encoder),
@@ -289,96 +296,68 @@ def make_vae(latent_dim: int = 32, hidden=(512, 256), beta: float = 1.0, learnin
     if decay_steps is not None:
         rate = keras.optimizers.schedules.CosineDecay(
             rate, check_int("decay_steps", decay_steps, minimum=1), alpha=0.01)
-    vae.compile(optimizer=keras.optimizers.Adam(rate), jit_compile=bool(jit_compile))
-    vae(np.zeros((1,) + IMAGE_SHAPE, dtype="float32"))              # build: BackupAndRestore needs it
+    vae.compile(optimizer=keras.optimizers.Adam(rate))
+    vae.train_jit_compile = bool(jit_compile)
+    vae(np.zeros((1,) + IMAGE_SHAPE, dtype="float32"))              # build: a checkpoint needs the variables
     if k:
         vae.set_pseudo_inputs(pseudo_inputs)
     return vae
 
 
-class KLWarmup(keras.callbacks.Callback):
-    """KL warm-up (Bowman et al. 2016; Sønderby et al. 2016): the weight of the KL term rises
-    linearly from 0 to the model's ``beta`` over the first ``epochs`` epochs.
-
-    Early in training the decoder is poor and the KL term alone would push every q(z|x) onto the
-    prior, switching latent units off for good; with the KL weight small at first, the code learns
-    to carry information before it is asked to pay for it. Set from the epoch index, so a resumed
-    run picks up the same weight.
-    """
-
-    def __init__(self, epochs: int):
-        super().__init__()
-        self.epochs = check_int("kl_warmup", epochs, minimum=1)
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.model.kl_weight.assign(self.model.beta * min(1.0, epoch / self.epochs))
-
-
-class PeriodicBackup(keras.callbacks.BackupAndRestore):
-    """``keras.callbacks.BackupAndRestore`` that writes its backup every ``every`` epochs.
-
-    A backup (weights and optimiser state) of the notebook's VAE takes 0.05-0.1 s, 15-30% of an
-    epoch on 4,000 digits, so backing up after every epoch makes training that much slower. An
-    interrupted run resumes from the last backup and repeats at most ``every - 1`` epochs.
-    """
-
-    def __init__(self, backup_dir, every: int = 10):
-        super().__init__(str(backup_dir))
-        self.every = check_int("checkpoint_every", every, minimum=1)
-
-    def on_epoch_end(self, epoch, logs=None):
-        self._current_epoch = epoch + 1
-        if (epoch + 1) % self.every == 0:
-            self._save_model()
-
-
 def fit(vae: VAE, x_train, epochs: int, batch_size: int = 100, validation_data=None,
         checkpoint_dir=None, callbacks=(), seed: int = 0, kl_warmup: int = 0,
-        checkpoint_every: int = 10) -> dict:
-    """Train ``vae`` on grey images in [0, 1] (binarised on the fly); return the history dict.
+        checkpoint_every: int = 10, desc: str = "VAE", show_progress: bool = True) -> dict:
+    """Train ``vae`` for ``epochs`` on grey images in [0, 1] (binarised on the fly) with :func:`labkit.training.fit`.
 
-    With ``checkpoint_dir`` the weights, optimiser state and epoch are backed up every
-    ``checkpoint_every`` epochs (:class:`PeriodicBackup`) and the per-epoch history is appended to
-    ``history.csv`` there, so an interrupted run resumes from its last backup and still returns the
-    whole history (``loss``, ``recon``, ``kl`` and ``val_*``, one value per epoch).
-    With ``kl_warmup`` = N > 0 the KL weight ramps from 0 to beta over the first N epochs
-    (:class:`KLWarmup`); ``loss`` is then the weighted loss, not yet -ELBO, during those epochs.
+    Returns the per-epoch history: ``loss``, ``recon`` (the cost -log p(x|z)), ``kl`` (means over
+    the epoch's batches) and, with ``validation_data`` (binary images), ``val_*`` at each epoch's
+    end; plus ``seconds`` (training time, the original one when a finished run is restored).
+    ``checkpoint_dir``: a checkpoint every ``checkpoint_every`` epochs, exact resume, full history
+    on a re-run. ``kl_warmup`` = N > 0 ramps the KL weight from 0 to beta over the first N epochs
+    (Bowman et al. 2016; Sønderby et al. 2016): early on the decoder is poor and the KL term alone
+    would push every q(z|x) onto the prior, switching latent units off for good; ``loss`` is then
+    the weighted loss, not yet -ELBO, during those epochs. ``callbacks``: labkit training callbacks.
     """
+    from . import training
+
     epochs = check_int("epochs", epochs, minimum=0)
     batch_size = check_int("batch_size", batch_size, minimum=1)
+    checkpoint_every = check_int("checkpoint_every", checkpoint_every, minimum=1)
     x_train = as_images(x_train)
     if x_train.min() < 0 or x_train.max() > 1:
         raise ValueError("x_train must hold grey levels in [0, 1]")
-    data = (tf.data.Dataset.from_tensor_slices(x_train)
-            .shuffle(len(x_train), seed=seed, reshuffle_each_iteration=True).batch(batch_size))
-    val = None
-    if validation_data is not None:
-        val = tf.data.Dataset.from_tensor_slices(as_images(validation_data)).batch(1000)
+    vae.steps_per_epoch = -(-len(x_train) // batch_size)
+    vae.kl_warmup_epochs = check_int("kl_warmup", kl_warmup, minimum=0)
     cbs = list(callbacks)
-    if check_int("kl_warmup", kl_warmup, minimum=0):
-        cbs.insert(0, KLWarmup(kl_warmup))
-    log = None
-    if checkpoint_dir is not None:
-        folder = Path(checkpoint_dir)
-        backup, log = folder / "backup", folder / "history.csv"
-        if not backup.exists():                                       # a fresh start: drop old history
-            log.unlink(missing_ok=True)
-        folder.mkdir(parents=True, exist_ok=True)
-        cbs = [PeriodicBackup(backup, checkpoint_every),
-               keras.callbacks.CSVLogger(str(log), append=True)] + cbs
-    history = vae.fit(data, epochs=epochs, validation_data=val, callbacks=cbs, shuffle=False,
-                      verbose=0).history
-    if log is not None and log.exists():
-        history = read_history(log)
-    return history
+    if validation_data is not None:
+        cbs.append(training.Evaluate(partial(validation_losses, x=as_images(validation_data), seed=seed),
+                                     every=vae.steps_per_epoch, key="validation"))
+    history = training.fit(vae, x_train, epochs * vae.steps_per_epoch, batch_size=batch_size, seed=seed,
+                           checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every * vae.steps_per_epoch,
+                           callbacks=cbs, desc=desc, show_progress=show_progress)
+    return per_epoch(history, vae.steps_per_epoch)
 
 
-def read_history(path) -> dict:
-    """The per-epoch history of a ``CSVLogger`` file (the last row of each epoch wins)."""
-    import pandas as pd
+def validation_losses(vae: VAE, x, seed: int = 0) -> dict:
+    """``loss`` (at the current KL weight), ``recon`` cost and ``kl`` on binary images, one seeded draw of z."""
+    t = evaluate_elbo(vae.encoder, vae.decoder, x, seed=seed, prior=vae.prior)
+    weight = float(vae.kl_weight.numpy())
+    return {"loss": float(np.mean(weight * t["kl"] - t["recon"])), "recon": float(-t["recon"].mean()),
+            "kl": float(t["kl"].mean())}
 
-    table = pd.read_csv(path).drop_duplicates("epoch", keep="last").sort_values("epoch")
-    return {c: table[c].tolist() for c in table.columns if c != "epoch"}
+
+def per_epoch(history: dict, steps_per_epoch: int) -> dict:
+    """A per-step training history as per-epoch means (``loss``, ``recon``, ``kl``) and ``val_*``."""
+    out = {}
+    for name in ("loss", "recon", "kl"):
+        values = np.asarray(history.get(name, []), dtype=np.float64)
+        epochs = len(values) // steps_per_epoch
+        out[name] = values[:epochs * steps_per_epoch].reshape(epochs, steps_per_epoch).mean(axis=1).tolist()
+    for entry in history.get("validation", []):
+        for name in ("loss", "recon", "kl"):
+            out.setdefault(f"val_{name}", []).append(entry[name])
+    out["seconds"] = history["seconds"]
+    return out
 
 
 # --- evaluation ----------------------------------------------------------------------------

@@ -206,16 +206,16 @@ def test_kl_warmup_ramps_the_kl_weight():
     x = labkit.data.load_digits().x[::20]                          # 250 digits
     vae = V.make_vae(latent_dim=4, hidden=(16,), beta=2.0)
     assert float(vae.kl_weight) == 2.0
-    seen = []
-
-    class Watch(labkit.vae.keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            seen.append(float(self.model.kl_weight))
-
-    history = V.fit(vae, x, epochs=5, batch_size=50, kl_warmup=4, callbacks=[Watch()])
-    assert seen == pytest.approx([0.0, 0.5, 1.0, 1.5, 2.0])        # beta * min(1, epoch / 4)
-    # the loss of epoch 1 (weight 0) is the reconstruction cost alone
+    history = V.fit(vae, x, epochs=5, batch_size=50, kl_warmup=4, show_progress=False)
+    weights = [0.0, 0.5, 1.0, 1.5, 2.0]                             # beta * min(1, epoch / 4)
+    assert float(vae.kl_weight) == 2.0
+    # an epoch's loss is the mean over its batches of weight * KL + reconstruction cost
+    first = V.fit(V.make_vae(latent_dim=4, hidden=(16,), beta=2.0), x, epochs=1, batch_size=50,
+                  kl_warmup=4, show_progress=False)
+    assert first["loss"][0] == pytest.approx(first["recon"][0], rel=1e-4)   # weight 0: recon alone
     assert history["loss"][0] == pytest.approx(history["recon"][0], rel=1e-4)
+    assert history["loss"][4] == pytest.approx(history["recon"][4] + weights[4] * history["kl"][4], rel=1e-3)
+    assert history["loss"][1] < history["recon"][1] + 1.0 * history["kl"][1]
     with pytest.raises(labkit.ParameterError, match="kl_warmup"):
         V.fit(vae, x, epochs=1, kl_warmup=-1)
 
@@ -266,35 +266,28 @@ def test_decoding_helpers_shapes_and_ranges():
     assert V.encode_mean(encoder, np.zeros((3, 28, 28))).shape == (3, 2)
 
 
-def test_training_resumes_from_its_checkpoint(tmp_path):
+def test_training_resumes_exactly_and_a_rerun_restores_the_history(tmp_path):
     x = labkit.data.load_digits().x[::25]                         # 200 digits
+    val = V.binarize(labkit.data.load_digits().x[1::50])
 
-    class Stop(Exception):
-        pass
+    def run(folder, epochs):
+        labkit.seed_everything(0)                                 # the same initial weights each time
+        vae = V.make_vae(4, (16,), seed=0, jit_compile=False)
+        return vae, V.fit(vae, x, epochs=epochs, batch_size=50, validation_data=val, checkpoint_dir=folder,
+                          checkpoint_every=2, kl_warmup=2, show_progress=False)
 
-    class Interrupt(labkit.vae.keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch == 2:                                       # after the backup at epoch 2
-                raise Stop
-
-    class Count(labkit.vae.keras.callbacks.Callback):
-        epochs_run = 0
-
-        def on_epoch_begin(self, epoch, logs=None):
-            Count.epochs_run += 1
-
-    labkit.seed_everything(0)
-    with pytest.raises(Stop):
-        V.fit(V.make_vae(4, (16,)), x, epochs=4, checkpoint_dir=tmp_path, callbacks=[Interrupt()],
-              checkpoint_every=2)
-    assert (tmp_path / "backup").exists()
-    history = V.fit(V.make_vae(4, (16,)), x, epochs=4, checkpoint_dir=tmp_path, callbacks=[Count()],
-                    checkpoint_every=2)
-    assert Count.epochs_run == 2                                 # epochs 3 and 4 only (3 repeated)
-    assert not (tmp_path / "backup").exists()                    # a finished run leaves no backup
-    with pytest.raises(ValueError, match="checkpoint_every"):
+    whole_vae, whole = run(tmp_path / "whole", 4)
+    run(tmp_path / "parts", 2)                                    # interrupted after 2 epochs
+    resumed_vae, resumed = run(tmp_path / "parts", 4)
+    for key in ("loss", "recon", "kl", "val_loss", "val_kl"):
+        assert whole[key] == resumed[key] and len(whole[key]) == 4, key
+    for a, b in zip(whole_vae.get_weights(), resumed_vae.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    again_vae, again = run(tmp_path / "whole", 4)                 # a finished run: restored, not retrained
+    assert again == whole and again["seconds"] > 0
+    with pytest.raises(labkit.ParameterError, match="checkpoint_every"):
         V.fit(V.make_vae(4, (16,)), x, epochs=1, checkpoint_dir=tmp_path, checkpoint_every=0)
-    assert len(history["loss"]) == 4 and history["loss"][-1] < history["loss"][0]
+    assert whole["loss"][-1] < whole["loss"][0]
 
 
 # --- exercises -----------------------------------------------------------------------------

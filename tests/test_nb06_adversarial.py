@@ -215,27 +215,25 @@ def _tiny_model():
     return keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(h)))
 
 
-def test_adversarial_training_runs_and_resumes(tmp_path):
+def test_adversarial_training_resumes_exactly(tmp_path):
     x, y = _tiny_data()
-    keras.utils.set_random_seed(0)
-    model = _tiny_model()
-    # keep_checkpoint=True leaves the state as an interrupted run would
-    history = defences.adversarial_training(model, x, y, eps=0.1, epochs=2, steps=2, batch_size=32,
-                                            checkpoint_dir=tmp_path / "ck", keep_checkpoint=True)
-    assert len(history["loss"]) == 2 and history["resumed_from_epoch"] == 0
-    restored = _tiny_model()                               # a new process would start like this
-    history = defences.adversarial_training(restored, x, y, eps=0.1, epochs=2, steps=2, batch_size=32,
-                                            checkpoint_dir=tmp_path / "ck", keep_checkpoint=True)
-    assert history["resumed_from_epoch"] == 2 and history["loss"] == []
-    for got, want in zip(restored.get_weights(), model.get_weights()):
+
+    def train(epochs, folder=None, keep=True, ramp=2):
+        keras.utils.set_random_seed(0)                     # the same initial weights each time
+        model = _tiny_model()
+        history = defences.adversarial_training(model, x, y, eps=0.1, epochs=epochs, steps=2, batch_size=24,
+                                                ramp_epochs=ramp, checkpoint_dir=folder, keep_checkpoint=keep)
+        return model, history
+
+    whole_model, whole = train(3)
+    train(1, tmp_path / "ck")                              # keep_checkpoint: as an interrupted run leaves it
+    resumed_model, resumed = train(3, tmp_path / "ck", keep=False)
+    assert len(whole["loss"]) == 3 and whole["loss"] == resumed["loss"]
+    assert whole["accuracy"] == resumed["accuracy"]
+    for got, want in zip(resumed_model.get_weights(), whole_model.get_weights()):
         np.testing.assert_array_equal(got, want)
-    weights = [w.copy() for w in model.get_weights()]
-    again = _tiny_model()
-    history = defences.adversarial_training(again, x, y, eps=0.1, epochs=3, steps=2, batch_size=32,
-                                            checkpoint_dir=tmp_path / "ck")
-    assert history["resumed_from_epoch"] == 2 and len(history["loss"]) == 1
     assert not (tmp_path / "ck").exists()                  # completed: the checkpoint is gone
-    assert not np.allclose(weights[0], again.get_weights()[0])
+    assert train(3, ramp=0)[1]["loss"] != whole["loss"]    # the eps ramp changes the run
     with pytest.raises(ValueError, match="attack"):
         defences.adversarial_training(_tiny_model(), x, y, attack="cw")
     with pytest.raises(ValueError, match="one integer class"):
