@@ -117,17 +117,19 @@ def dcgan_discriminator(width: int = 64, num_classes: int | None = None):
 bce = keras.losses.BinaryCrossentropy(from_logits=True)
 
 
-def wgan_gp_critic_loss(critic, real, fake, gp_weight: float = 10.0):
+def wgan_gp_critic_loss(critic, real, fake, gp_weight: float = 10.0, eps=None):
     """The WGAN-GP critic loss (Gulrajani et al. 2017) for inputs of any rank; returns (loss, wdist).
 
     wdist = mean critic(real) - mean critic(fake) estimates the Wasserstein-1 distance; the
     penalty pushes the critic's gradient norm to 1 at random points on lines between real and
     fake inputs: loss = -wdist + gp_weight * E (||grad critic(mixed)|| - 1)^2. Call it inside the
-    GradientTape that differentiates the critic's weights.
+    GradientTape that differentiates the critic's weights. ``eps`` (one uniform number per row,
+    shape (batch, 1, ...)) places the points; drawn here when not given.
     """
-    batch = tf.shape(real)[0]
-    eps_shape = tf.concat([[batch], tf.ones([tf.rank(real) - 1], dtype=tf.int32)], axis=0)
-    eps = tf.random.uniform(eps_shape)
+    if eps is None:
+        batch = tf.shape(real)[0]
+        eps_shape = tf.concat([[batch], tf.ones([tf.rank(real) - 1], dtype=tf.int32)], axis=0)
+        eps = tf.random.uniform(eps_shape)
     mixed = eps * real + (1.0 - eps) * fake
     with tf.GradientTape() as inner:
         inner.watch(mixed)
