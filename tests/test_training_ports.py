@@ -105,16 +105,16 @@ def test_tabular_gan_interrupted_and_resumed_equals_uninterrupted(tmp_path):
 # --- DP-SGD (notebook 09) --------------------------------------------------------------------
 
 def _regression():
+    """A linear model of y = x · w, its per-example loss with a noise input (as a VAE's), the data."""
     keras.utils.set_random_seed(0)
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="tanh"), keras.layers.Dense(1)])
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(40, 4)).astype("float32")
-    y = (3 * rng.normal(size=(40, 1))).astype("float32")
+    net = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    x = np.random.default_rng(0).normal(size=(40, 4)).astype("float32")
+    data = (x, x @ np.array([[1.0], [-1.0], [2.0], [0.5]], "float32"))
 
     def loss_fn(xb, yb, eps):
-        return tf.reduce_sum(tf.square(model(xb + 0.1 * eps[:, :4]) - yb), axis=1)
+        return tf.reduce_sum(tf.square(net(xb + 0.1 * eps[:, :4]) - yb), axis=1)
 
-    return model, loss_fn, (x, y)
+    return net, loss_fn, data
 
 
 @pytest.mark.parametrize("noise_multiplier", [1.1, None], ids=["private", "plain"])
