@@ -352,7 +352,7 @@ def _shift_matrices(shifts, size):
 
 
 def diff_augment(images, policy="translation,cutout,brightness,contrast", translation: float = 0.125,
-                 cutout: float = 0.5):
+                 cutout: float = 0.5, seed=None):
     """DiffAugment: random, *differentiable* transforms of a batch (N, H, W, C) in [-1, 1].
 
     Gradients flow through every operation to the images, so a GAN can apply the same kind of
@@ -365,8 +365,17 @@ def diff_augment(images, policy="translation,cutout,brightness,contrast", transl
     * ``cutout``: set a square of side ``cutout`` × size at a random place to 0.
 
     Operations run in the order brightness, contrast, translation, cutout, whatever the policy's order.
+    ``seed`` (a stateless seed, shape [2]) makes every draw a function of it (exact resume of training).
     """
     import tensorflow as tf
+
+    draws = iter(range(6))
+
+    def uniform(shape, low, high, dtype=tf.float32):
+        if seed is None:
+            return tf.random.uniform(shape, low, high, dtype=dtype)
+        sub = tf.random.experimental.stateless_fold_in(seed, next(draws))
+        return tf.random.stateless_uniform(shape, sub, low, high, dtype=dtype)
 
     ops = check_diff_augment(policy)
     translation = check_float("translation", translation, minimum=0.0, maximum=0.5)
@@ -377,20 +386,20 @@ def diff_augment(images, policy="translation,cutout,brightness,contrast", transl
     n = tf.shape(x)[0]
     height, width = int(x.shape[1]), int(x.shape[2])
     if "brightness" in ops:
-        x = x + tf.random.uniform([n, 1, 1, 1], -0.5, 0.5)
+        x = x + uniform([n, 1, 1, 1], -0.5, 0.5)
     if "contrast" in ops:
         mean = tf.reduce_mean(x, axis=[1, 2, 3], keepdims=True)
-        x = (x - mean) * tf.random.uniform([n, 1, 1, 1], 0.5, 1.5) + mean
+        x = (x - mean) * uniform([n, 1, 1, 1], 0.5, 1.5) + mean
     if "translation" in ops:
         dy_max, dx_max = int(height * translation + 0.5), int(width * translation + 0.5)
-        dy = tf.random.uniform([n], -dy_max, dy_max + 1, dtype=tf.int32)
-        dx = tf.random.uniform([n], -dx_max, dx_max + 1, dtype=tf.int32)
+        dy = uniform([n], -dy_max, dy_max + 1, dtype=tf.int32)
+        dx = uniform([n], -dx_max, dx_max + 1, dtype=tf.int32)
         x = tf.einsum("nij,njkc->nikc", _shift_matrices(dy, height), x)
         x = tf.einsum("nkl,nilc->nikc", _shift_matrices(dx, width), x)
     if "cutout" in ops:
         half_h, half_w = int(height * cutout + 0.5) // 2, int(width * cutout + 0.5) // 2
-        cy = tf.random.uniform([n, 1, 1], 0, height, dtype=tf.int32)
-        cx = tf.random.uniform([n, 1, 1], 0, width, dtype=tf.int32)
+        cy = uniform([n, 1, 1], 0, height, dtype=tf.int32)
+        cx = uniform([n, 1, 1], 0, width, dtype=tf.int32)
         dy = tf.range(height)[None, :, None] - cy
         dx = tf.range(width)[None, None, :] - cx
         inside = (dy >= -half_h) & (dy < half_h) & (dx >= -half_w) & (dx < half_w)

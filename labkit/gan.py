@@ -6,21 +6,18 @@ Three families, all producing images in [-1, 1] (``tanh``; map to [0, 1] with ``
 * ``dcgan_generator`` / ``dcgan_discriminator`` — convolutional (DCGAN, Radford et al. 2016);
   pass ``num_classes`` to make them class-conditional (cGAN, Mirza & Osindero 2014).
 
-:class:`GAN` holds a generator, a discriminator and their optimisers; :meth:`GAN.train_step` is the
-whole algorithm in a dozen lines; :func:`train` runs it for a number of steps with a progress bar,
-sample snapshots, and a checkpoint that an interrupted run resumes from. Batches and noise are drawn
-from ``(seed, step)``, so a resumed run continues exactly where it stopped.
+:class:`GAN` (a :class:`labkit.training.Model`) holds a generator, a discriminator and their
+optimisers; :meth:`GAN.train_step` is the whole algorithm in a dozen lines. :func:`labkit.training.fit`
+runs it for a number of steps with a progress bar, a checkpoint that an interrupted run resumes
+from, and callbacks for sample snapshots and evaluations. Batches and noise are drawn from
+``(seed, step)``, so a resumed run continues exactly where it stopped.
 """
 from __future__ import annotations
 
-import time
-from pathlib import Path
-
 import numpy as np
 
-from . import files
-from .checkpoints import resume
 from .params import check_float, check_int
+from .training import Model
 
 import keras  # noqa: E402  (labkit's __init__ has quietened TensorFlow already)
 import tensorflow as tf  # noqa: E402
@@ -117,19 +114,18 @@ def dcgan_discriminator(width: int = 64, num_classes: int | None = None):
 bce = keras.losses.BinaryCrossentropy(from_logits=True)
 
 
-def wgan_gp_critic_loss(critic, real, fake, gp_weight: float = 10.0, eps=None):
+def wgan_gp_critic_loss(critic, real, fake, gp_weight: float = 10.0, seed=None):
     """The WGAN-GP critic loss (Gulrajani et al. 2017) for inputs of any rank; returns (loss, wdist).
 
     wdist = mean critic(real) - mean critic(fake) estimates the Wasserstein-1 distance; the
     penalty pushes the critic's gradient norm to 1 at random points on lines between real and
     fake inputs: loss = -wdist + gp_weight * E (||grad critic(mixed)|| - 1)^2. Call it inside the
-    GradientTape that differentiates the critic's weights. ``eps`` (one uniform number per row,
-    shape (batch, 1, ...)) places the points; drawn here when not given.
+    GradientTape that differentiates the critic's weights. ``seed`` (a stateless seed such as
+    ``model.random_seed(k)``) makes the interpolation points a function of the step (exact resume).
     """
-    if eps is None:
-        batch = tf.shape(real)[0]
-        eps_shape = tf.concat([[batch], tf.ones([tf.rank(real) - 1], dtype=tf.int32)], axis=0)
-        eps = tf.random.uniform(eps_shape)
+    batch = tf.shape(real)[0]
+    eps_shape = tf.concat([[batch], tf.ones([tf.rank(real) - 1], dtype=tf.int32)], axis=0)
+    eps = tf.random.uniform(eps_shape) if seed is None else tf.random.stateless_uniform(eps_shape, seed)
     mixed = eps * real + (1.0 - eps) * fake
     with tf.GradientTape() as inner:
         inner.watch(mixed)
@@ -140,8 +136,12 @@ def wgan_gp_critic_loss(critic, real, fake, gp_weight: float = 10.0, eps=None):
     return -wdist + gp_weight * tf.reduce_mean(tf.square(norm - 1.0)), wdist
 
 
-class GAN:
-    """A generator, a discriminator, their Adam optimisers and one training step.
+class GAN(Model):
+    """A generator, a discriminator, their Adam optimisers and one training step (a ``training.Model``).
+
+    Train it with :func:`labkit.training.fit`: ``fit(gan, images, steps)`` (images in [0, 1]) or
+    ``fit(gan, (images, labels), steps)`` for a conditional GAN. Each step draws its batch and its
+    noise on the host from ``(seed, step)`` (:meth:`draw_batch`), so a resumed run continues exactly.
 
     ``real_label`` < 1 is one-sided label smoothing (Salimans et al. 2016): the discriminator is
     asked for 0.9 instead of 1 on real images, so it cannot become over-confident.
@@ -158,7 +158,8 @@ class GAN:
     def __init__(self, generator, discriminator, latent_dim: int, num_classes: int | None = None,
                  learning_rate: float = 2e-4, beta_1: float = 0.5, real_label: float = 0.9,
                  d_learning_rate: float | None = None, ema: float | None = 0.999,
-                 jit_compile: bool = False, r1_gamma: float = 0.0):
+                 jit_compile: bool = False, r1_gamma: float = 0.0, beta_2: float = 0.999):
+        super().__init__()
         self.generator, self.discriminator = generator, discriminator
         self.latent_dim = check_int("latent_dim", latent_dim, minimum=1)
         self.num_classes = num_classes
@@ -166,35 +167,50 @@ class GAN:
         lr = check_float("learning_rate", learning_rate, minimum=1e-8)
         d_lr = lr if d_learning_rate is None else check_float("d_learning_rate", d_learning_rate,
                                                               minimum=1e-8)
-        self.g_optimizer = keras.optimizers.Adam(lr, beta_1=beta_1)
-        self.d_optimizer = keras.optimizers.Adam(d_lr, beta_1=beta_1)
+        self.g_optimizer = keras.optimizers.Adam(lr, beta_1=beta_1, beta_2=beta_2)
+        self.d_optimizer = keras.optimizers.Adam(d_lr, beta_1=beta_1, beta_2=beta_2)
         self.g_optimizer.build(generator.trainable_variables)
         self.d_optimizer.build(discriminator.trainable_variables)
-        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.r1_gamma = check_float("r1_gamma", r1_gamma, minimum=0.0)
         # An exponential moving average (EMA) of the generator's weights: a smoother generator
         # for sampling, free to compute (Yazici et al. 2019). ``ema=None`` samples the raw one.
         self.ema = None if ema is None else check_float("ema", ema, minimum=0.0, maximum=1.0)
         self.ema_generator = None
         if self.ema is not None:
-            self.ema_generator = keras.models.clone_model(generator)
+            self.ema_generator = self.clone_generator()
             self.ema_generator.set_weights(generator.get_weights())
         # XLA compilation (``jit_compile``) makes a CPU step ~20% faster after a few seconds' compile.
-        self._compiled_step = tf.function(self._step_and_average, jit_compile=jit_compile)
+        self.train_jit_compile = bool(jit_compile)
+
+    def clone_generator(self):
+        """A fresh copy of the generator's architecture (for the EMA generator)."""
+        return keras.models.clone_model(self.generator)
 
     def _inputs(self, x, labels):
         return [x, labels] if self.num_classes else x
 
-    def train_step(self, real_images, labels, noise):
-        """One discriminator update on real and fake, then one generator update. Returns the losses."""
-        batch = tf.shape(real_images)[0]
+    def draw_batch(self, data, rng, batch_size):
+        """Real images (in [-1, 1]), their labels and the generator's noise for one step, from ``rng``."""
+        images, labels = data if isinstance(data, (tuple, list)) else (data, None)
+        if self.num_classes and labels is None:
+            raise ValueError("a conditional GAN needs labels: fit(gan, (images, labels), ...)")
+        index = rng.integers(0, len(images), batch_size)
+        noise = rng.standard_normal((batch_size, self.latent_dim), dtype=np.float32)
+        return {"images": to_tanh(np.asarray(images)[index]), "noise": noise,
+                "labels": (np.zeros(batch_size, np.int32) if labels is None
+                           else np.asarray(labels, np.int32)[index])}
+
+    def train_step(self, batch):
+        """One discriminator update on real and fake, then one generator update (and the EMA)."""
+        real_images, labels, noise = batch["images"], batch["labels"], batch["noise"]
+        batch_size = tf.shape(real_images)[0]
         # 1) discriminator: real images → "real" (label smoothed), generated images → "fake" (0)
         with tf.GradientTape() as tape:
             fake_images = self.generator(self._inputs(noise, labels), training=True)
             real_logits = self.discriminator(self._inputs(real_images, labels), training=True)
             fake_logits = self.discriminator(self._inputs(fake_images, labels), training=True)
-            d_loss = (bce(tf.fill([batch, 1], self.real_label), real_logits)
-                      + bce(tf.zeros([batch, 1]), fake_logits))
+            d_loss = (bce(tf.fill([batch_size, 1], self.real_label), real_logits)
+                      + bce(tf.zeros([batch_size, 1]), fake_logits))
             # optional: the R1 penalty on real images (``r1_gamma``, off by default)
             loss = (d_loss + self.r1_penalty(real_images, labels)) if self.r1_gamma > 0 else d_loss
         grads = tape.gradient(loss, self.discriminator.trainable_variables)
@@ -204,10 +220,11 @@ class GAN:
         with tf.GradientTape() as tape:
             fake_images = self.generator(self._inputs(noise, labels), training=True)
             fake_logits = self.discriminator(self._inputs(fake_images, labels), training=True)
-            g_loss = bce(tf.ones([batch, 1]), fake_logits)
+            g_loss = bce(tf.ones([batch_size, 1]), fake_logits)
         grads = tape.gradient(g_loss, self.generator.trainable_variables)
         self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
-        return d_loss, g_loss
+        self.update_ema()
+        return {"d_loss": d_loss, "g_loss": g_loss}
 
     def r1_penalty(self, real_images, labels=None):
         """``r1_gamma / 2 * E ||grad_x D(x)||^2`` over real images ``x`` (the gradient of the logit)."""
@@ -218,19 +235,17 @@ class GAN:
         squared_norm = tf.reduce_sum(tf.square(grad), axis=tf.range(1, tf.rank(grad)))
         return 0.5 * self.r1_gamma * tf.reduce_mean(squared_norm)
 
-    def _step_and_average(self, real_images, labels, noise):
-        losses = self.train_step(real_images, labels, noise)
-        if self.ema_generator is not None:
-            # warm-up: average over roughly the last min(step, 1 / (1 - ema)) steps
-            step = tf.cast(self.step, tf.float32)
-            decay = tf.minimum(self.ema, (1.0 + step) / (10.0 + step))
-            for avg, live in zip(self.ema_generator.trainable_variables,
-                                 self.generator.trainable_variables):
-                avg.assign(decay * avg + (1.0 - decay) * live)
-            for avg, live in zip(self.ema_generator.non_trainable_variables,
-                                 self.generator.non_trainable_variables):
-                avg.assign(live)  # batch-norm statistics: copied
-        return losses
+    def update_ema(self):
+        """Move the EMA generator towards the live one (warm-up: about the last min(step, 1/(1-ema)) steps)."""
+        if self.ema_generator is None:
+            return
+        step = tf.cast(self.step, tf.float32)
+        decay = tf.minimum(self.ema, (1.0 + step) / (10.0 + step))
+        for avg, live in zip(self.ema_generator.trainable_variables, self.generator.trainable_variables):
+            avg.assign(decay * avg + (1.0 - decay) * live)
+        for avg, live in zip(self.ema_generator.non_trainable_variables,
+                             self.generator.non_trainable_variables):
+            avg.assign(live)  # batch-norm statistics: copied
 
     def sample(self, n: int, labels=None, seed: int = 0, batch_size: int = 1000,
                averaged: bool = True) -> np.ndarray:
@@ -255,124 +270,6 @@ class GAN:
             inputs = [z, np.asarray(labels[start:start + batch_size], np.int32)] if self.num_classes else z
             out.append(generator(inputs, training=False).numpy())
         return to_unit(np.concatenate(out))
-
-    def checkpoint(self) -> tf.train.Checkpoint:
-        """Everything needed to resume: both models, both optimisers and the step counter."""
-        parts = dict(generator=self.generator, discriminator=self.discriminator,
-                     g_optimizer=self.g_optimizer, d_optimizer=self.d_optimizer, step=self.step)
-        if self.ema_generator is not None:
-            parts["ema_generator"] = self.ema_generator
-        return tf.train.Checkpoint(**parts)
-
-
-def train(gan: GAN, images, labels=None, steps: int = 1000, batch_size: int = 64, seed: int = 0,
-          checkpoint_dir=None, checkpoint_every: int = 200, snapshot_every: int = 0,
-          snapshot_noise=None, snapshot_labels=None, evaluate=None, evaluate_every: int = 0,
-          max_seconds: float | None = None, desc: str = "GAN", show_progress: bool = True) -> dict:
-    """Train ``gan`` on images in [0, 1] up to step ``steps``, resuming from ``checkpoint_dir``.
-
-    Returns a history dict: ``d_loss``, ``g_loss`` (one per step), ``seconds`` (time spent in
-    training steps, summed over resumed runs; snapshots and evaluations excluded), ``steps``,
-    ``snapshots`` (images from ``snapshot_noise`` every ``snapshot_every`` steps) with
-    ``snapshot_steps``, and ``evaluations``: ``evaluate(gan)`` (a dict of numbers) every
-    ``evaluate_every`` steps and at the end, each with its ``step`` and ``seconds``.
-    ``max_seconds`` stops once ``seconds`` reaches it (a wall-time budget, resumed runs included).
-    """
-    from .progress import progress
-
-    x = tf.constant(to_tanh(images))
-    y = None if labels is None else tf.constant(np.asarray(labels, dtype=np.int32))
-    if gan.num_classes and y is None:
-        raise ValueError("a conditional GAN needs labels")
-    steps = check_int("steps", steps, minimum=0)
-    batch_size = check_int("batch_size", batch_size, minimum=1)
-    n = int(x.shape[0])
-    history = {"d_loss": [], "g_loss": [], "seconds": 0.0, "snapshots": [], "snapshot_steps": [],
-               "evaluations": []}
-    manager = None
-    if checkpoint_dir is not None:
-        checkpoint_dir = Path(checkpoint_dir)
-        manager = resume(checkpoint_dir, checkpoint=gan.checkpoint(), strict=True)
-        if manager.latest_checkpoint:
-            saved = checkpoint_dir / "history.npz"
-            if saved.exists():
-                history = _history_from_arrays(files.read_npz(saved))
-
-    def save():
-        if manager is not None:
-            manager.save(checkpoint_number=int(gan.step.numpy()))
-            files.write_npz(checkpoint_dir / "history.npz", **_history_to_arrays(history))
-
-    def snapshot(step):
-        if snapshot_every and snapshot_noise is not None and step % snapshot_every == 0 \
-                and step not in history["snapshot_steps"]:
-            history["snapshots"].append(gan.generate(snapshot_noise, snapshot_labels))
-            history["snapshot_steps"].append(step)
-
-    def evaluation(step):
-        if evaluate is not None and step not in [e["step"] for e in history["evaluations"]]:
-            result = {k: float(v) for k, v in evaluate(gan).items()}
-            history["evaluations"].append({"step": step, "seconds": history["seconds"], **result})
-
-    def out_of_time():
-        return max_seconds is not None and history["seconds"] >= max_seconds
-
-    start = int(gan.step.numpy())
-    snapshot(start)
-    bar = progress(range(start, steps), total=steps, desc=desc, initial=start,
-                   disable=not show_progress or out_of_time())
-    done = start
-    for step in bar:
-        if out_of_time():
-            break
-        began = time.perf_counter()
-        rng = np.random.default_rng([seed, step])
-        index = tf.constant(rng.integers(0, n, batch_size))
-        noise = tf.constant(rng.standard_normal((batch_size, gan.latent_dim), dtype=np.float32))
-        batch_labels = tf.gather(y, index) if y is not None else tf.zeros([batch_size], tf.int32)
-        d_loss, g_loss = gan._compiled_step(tf.gather(x, index), batch_labels, noise)
-        history["d_loss"].append(float(d_loss))
-        history["g_loss"].append(float(g_loss))
-        gan.step.assign_add(1)
-        history["seconds"] += time.perf_counter() - began
-        done = step + 1
-        snapshot(done)
-        if evaluate_every and done % evaluate_every == 0:
-            evaluation(done)
-        if done % 50 == 0:
-            bar.set_postfix(d_loss=f"{np.mean(history['d_loss'][-50:]):.3f}",
-                            g_loss=f"{np.mean(history['g_loss'][-50:]):.3f}", refresh=False)
-        if checkpoint_every and done % checkpoint_every == 0:
-            save()
-    bar.close()
-    evaluation(int(gan.step.numpy()))
-    save()
-    history["steps"] = int(gan.step.numpy())
-    return history
-
-
-def _history_to_arrays(history):
-    snaps = np.asarray(history["snapshots"], dtype=np.float32) if history["snapshots"] \
-        else np.zeros((0, 1, 28, 28), np.float32)
-    arrays = {"d_loss": np.asarray(history["d_loss"], np.float32),
-              "g_loss": np.asarray(history["g_loss"], np.float32),
-              "seconds": np.float64(history["seconds"]), "snapshots": snaps,
-              "snapshot_steps": np.asarray(history["snapshot_steps"], np.int64)}
-    names = sorted({k for e in history["evaluations"] for k in e})
-    arrays["evaluation_names"] = np.asarray(names, dtype=str)
-    arrays["evaluation_values"] = np.asarray(
-        [[e.get(k, np.nan) for k in names] for e in history["evaluations"]], np.float64
-    ).reshape(len(history["evaluations"]), len(names))
-    return arrays
-
-
-def _history_from_arrays(arrays):
-    names = [str(k) for k in arrays.get("evaluation_names", [])]
-    evaluations = [{k: (int(v) if k == "step" else float(v)) for k, v in zip(names, row)}
-                   for row in arrays.get("evaluation_values", np.zeros((0, 0)))]
-    return {"d_loss": arrays["d_loss"].tolist(), "g_loss": arrays["g_loss"].tolist(),
-            "seconds": float(arrays["seconds"]), "snapshots": list(arrays["snapshots"]),
-            "snapshot_steps": arrays["snapshot_steps"].tolist(), "evaluations": evaluations}
 
 
 def plot_losses(history, window: int = 50, title: str | None = None):

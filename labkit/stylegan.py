@@ -17,8 +17,8 @@ Generator (StyleGAN, Karras et al. 2019; StyleGAN2, Karras et al. 2020)::
 * **truncation trick**: ``w' = w_avg + ψ (w - w_avg)`` with ``w_avg`` tracked during training;
   ψ < 1 trades diversity for typicality.
 
-:class:`StyleGAN` reuses :class:`labkit.gan.GAN` (optimisers, weight EMA, sampling, checkpoint)
-and :func:`labkit.gan.train` (the resumable loop); its step adds the non-saturating loss, a lazy R1
+:class:`StyleGAN` reuses :class:`labkit.gan.GAN` (optimisers, weight EMA, sampling) and trains
+with :func:`labkit.training.fit` like every model of the course; its step adds the non-saturating loss, a lazy R1
 penalty and, optionally, DiffAugment (:func:`labkit.augment.diff_augment`) on everything the
 discriminator sees. Modulation is implemented the "non-fused" way: scale activations, convolve
 with the shared kernel, scale outputs — mathematically the same as per-sample modulated weights
@@ -271,67 +271,67 @@ class StyleGAN(GAN):
                  ema: float | None = 0.99, jit_compile: bool = False):
         from .augment import check_diff_augment
 
-        self.generator, self.discriminator = generator, discriminator
-        self.latent_dim = generator.latent_dim
-        self.num_classes = None
-        lr = check_float("learning_rate", learning_rate, minimum=1e-8)
-        self.g_optimizer = keras.optimizers.Adam(lr, beta_1=beta_1, beta_2=beta_2)
-        self.d_optimizer = keras.optimizers.Adam(lr, beta_1=beta_1, beta_2=beta_2)
-        self.g_optimizer.build(generator.trainable_variables)
-        self.d_optimizer.build(discriminator.trainable_variables)
-        self.r1_gamma = check_float("r1_gamma", r1_gamma, minimum=0.0)
+        super().__init__(generator, discriminator, latent_dim=generator.latent_dim,
+                         learning_rate=learning_rate, beta_1=beta_1, beta_2=beta_2, ema=ema,
+                         jit_compile=jit_compile, r1_gamma=r1_gamma, real_label=1.0)
         self.r1_every = check_int("r1_every", r1_every, minimum=1)
         self.mixing = check_float("mixing", mixing, minimum=0.0, maximum=1.0)
         self.diffaugment = check_diff_augment(diffaugment)
-        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-        self.ema = None if ema is None else check_float("ema", ema, minimum=0.0, maximum=1.0)
-        self.ema_generator = None
-        if self.ema is not None:
-            self.ema_generator = StyleGenerator.from_config(generator.get_config())
-            self.ema_generator.set_weights(generator.get_weights())
-        self._compiled_step = tf.function(self._step_and_average, jit_compile=jit_compile)
 
-    def augment(self, images):
-        """DiffAugment (or nothing) on a batch in [-1, 1]."""
+    def clone_generator(self):
+        """A fresh :class:`StyleGenerator` with the same configuration (for the EMA generator)."""
+        return StyleGenerator.from_config(self.generator.get_config())
+
+    def augment(self, images, seed=None):
+        """DiffAugment (or nothing) on a batch in [-1, 1]; ``seed``: a stateless seed."""
         from .augment import diff_augment
 
-        return diff_augment(images, self.diffaugment) if self.diffaugment else images
+        return diff_augment(images, self.diffaugment, seed=seed) if self.diffaugment else images
 
-    def _mixed_ws(self, noise):
+    def _mixed_ws(self, noise, seed):
         g = self.generator
         w = g.map(noise)
         w_other = tf.roll(w, shift=1, axis=0)           # another sample's w from the same batch
-        switch = tf.random.uniform([], 1, g.num_ws, dtype=tf.int32)
+        switch = tf.random.stateless_uniform([], _fold(seed, 0), 1, g.num_ws, dtype=tf.int32)
         mixed = g.mix(w, w_other, switch)
-        use = tf.random.uniform([tf.shape(w)[0], 1, 1]) < self.mixing
+        use = tf.random.stateless_uniform([tf.shape(w)[0], 1, 1], _fold(seed, 1)) < self.mixing
         return tf.where(use, mixed, g.broadcast(w)), w
 
-    def train_step(self, real_images, labels, noise):
-        """One D update (with lazy R1) and one G update; returns (d_loss, g_loss)."""
+    def _noise_maps(self, n: int, seed):
+        return [tf.random.stateless_normal(shape, _fold(seed, i))
+                for i, shape in enumerate(self.generator.noise_shapes(n))]
+
+    def train_step(self, batch):
+        """One D update (with lazy R1) and one G update; every random draw keyed by (seed, step)."""
         g, d = self.generator, self.discriminator
-        ws, _ = self._mixed_ws(noise)
+        real_images, noise = batch["images"], batch["noise"]
+        n = real_images.shape[0]
+        seed = self.random_seed()
+        ws, _ = self._mixed_ws(noise, _fold(seed, 1))
         with tf.GradientTape() as tape:
-            fake = g.synthesize(ws)
-            real_logits = d(self.augment(real_images), training=True)
-            fake_logits = d(self.augment(fake), training=True)
+            fake = g.synthesize(ws, self._noise_maps(n, _fold(seed, 2)))
+            real_logits = d(self.augment(real_images, _fold(seed, 3)), training=True)
+            fake_logits = d(self.augment(fake, _fold(seed, 4)), training=True)
             d_loss = tf.reduce_mean(tf.nn.softplus(fake_logits) + tf.nn.softplus(-real_logits))
             loss = d_loss + tf.cond(tf.equal(self.step % self.r1_every, 0),
-                                    lambda: self.r1_penalty(real_images) * self.r1_every,
+                                    lambda: self.r1_penalty(real_images, _fold(seed, 5)) * self.r1_every,
                                     lambda: tf.constant(0.0))
         grads = tape.gradient(loss, d.trainable_variables)
         self.d_optimizer.apply_gradients(zip(grads, d.trainable_variables))
         with tf.GradientTape() as tape:
-            ws, w = self._mixed_ws(noise)
-            fake_logits = d(self.augment(g.synthesize(ws)), training=True)
+            ws, w = self._mixed_ws(noise, _fold(seed, 6))
+            fake = g.synthesize(ws, self._noise_maps(n, _fold(seed, 7)))
+            fake_logits = d(self.augment(fake, _fold(seed, 8)), training=True)
             g_loss = tf.reduce_mean(tf.nn.softplus(-fake_logits))
         grads = tape.gradient(g_loss, g.trainable_variables)
         self.g_optimizer.apply_gradients(zip(grads, g.trainable_variables))
         g.update_w_avg(w)
-        return d_loss, g_loss
+        self.update_ema()
+        return {"d_loss": d_loss, "g_loss": g_loss}
 
-    def r1_penalty(self, real_images):
+    def r1_penalty(self, real_images, seed=None):
         """``gamma / 2 * E ||∇_x D(x)||²`` on (augmented) real images."""
-        x = self.augment(real_images)
+        x = self.augment(real_images, seed)
         with tf.GradientTape() as tape:
             tape.watch(x)
             logits = tf.reduce_sum(self.discriminator(x, training=True))
@@ -378,6 +378,11 @@ class StyleGAN(GAN):
         x = np.asarray(images, np.float32)[..., None] * 2.0 - 1.0
         return np.concatenate([self.discriminator(x[i:i + batch_size], training=False).numpy()[:, 0]
                                for i in range(0, len(x), batch_size)])
+
+
+def _fold(seed, k: int):
+    """A distinct stateless sub-seed ``k`` of ``seed``."""
+    return tf.random.experimental.stateless_fold_in(seed, k)
 
 
 def build(latent_dim: int = 64, w_dim: int = 64, channels=(64, 64, 32, 32), d_channels=(32, 64, 64),

@@ -228,10 +228,10 @@ class TabularWGAN(training.Model):
     concatenated to their input) to raw outputs, activated by :func:`activate`. Critic: (row,
     condition), ``pac`` rows at a time, through two dense LeakyReLU layers with dropout. One
     :meth:`train_step` is one WGAN-GP critic update and one generator update whose loss adds the
-    cross-entropy between the generated conditioned column and the condition. Every random number of
-    a step comes in with its batch, drawn by ``sampler(data, rng, batch_size)`` (see
-    :meth:`ConditionalTabularGAN.draw`); the critic's dropout masks come from its seeded generator,
-    whose state is a variable (so it is checkpointed).
+    cross-entropy between the generated conditioned column and the condition. The random numbers of
+    a step come from ``(seed, step)``: the batch with its noise from ``sampler(data, rng, batch_size)``
+    (see :meth:`ConditionalTabularGAN.draw`), the penalty's mixing weights from ``random_seed``; the
+    critic's dropout masks come from its seeded generator, whose state is a checkpointed variable.
     """
 
     def __init__(self, spans, cond_spans, noise_dim: int = 64, width: int = 128, pac: int = 1,
@@ -290,12 +290,13 @@ class TabularWGAN(training.Model):
         """One critic update (WGAN-GP on packed (row, condition) inputs), one generator update."""
         from .gan import wgan_gp_critic_loss
 
-        real, cond, mask, z_critic, z_gen, u_critic, u_gen, eps = data
+        real, cond, mask, z_critic, z_gen, u_critic, u_gen = data
         fake = activate(self.generator(tf.concat([z_critic, cond], 1), training=True), self.spans, u_critic)
         real_in = pack(tf.concat([real, cond], 1), self.pac)
         fake_in = pack(tf.concat([fake, cond], 1), self.pac)
         with tf.GradientTape() as tape:
-            c_loss, wdist = wgan_gp_critic_loss(self.critic, real_in, fake_in, self.gp_weight, eps=eps)
+            c_loss, wdist = wgan_gp_critic_loss(self.critic, real_in, fake_in, self.gp_weight,
+                                                seed=self.random_seed(1))
         grads = tape.gradient(c_loss, self.critic.trainable_variables)
         self.c_optimizer.apply_gradients(zip(grads, self.critic.trainable_variables))
         with tf.GradientTape() as tape:
@@ -388,14 +389,14 @@ class ConditionalTabularGAN:
         return cond, mask, rows
 
     def draw(self, data, rng, batch_size: int) -> tuple:
-        """Everything random in one training step, from its ``rng`` (``(seed, step)``): conditions and
-        the real rows that carry them, both updates' noise and Gumbel draws, the penalty's mixing weights."""
+        """One training step's batch, from its ``rng`` (``(seed, step)``): conditions and the real rows
+        that carry them, both updates' noise and Gumbel draws (the penalty's mixing weights come from
+        the model's ``random_seed``)."""
         cond, mask, rows = self._sample_condition(batch_size, rng=rng)
         width = self.transformer.width
         z = rng.standard_normal((2, batch_size, self.noise_dim), dtype=np.float32)
         u = rng.uniform(1e-8, 1.0, (2, batch_size, width)).astype(np.float32)
-        eps = rng.random((batch_size // self.pac, 1), dtype=np.float32)
-        return data[rows], cond, mask, z[0], z[1], u[0], u[1], eps
+        return data[rows], cond, mask, z[0], z[1], u[0], u[1]
 
     def fit(self, frame: pd.DataFrame, epochs: int = 50, batch_size: int = 500, learning_rate: float = 2e-4,
             gp_weight: float = 10.0, checkpoint_dir=None, checkpoint_every: int = 10,

@@ -438,8 +438,8 @@ class SequenceWGAN(training.Model):
     a dense score. Gradient penalty as in Gulrajani et al. (2017).
 
     One training step (:meth:`train_step`) is ``n_critic`` critic updates and one generator update.
-    Its randomness — the real windows of each critic update, every noise vector and the penalty's
-    mixing weights — is drawn by :meth:`draw_batch` from ``(seed, step)``, so :meth:`fit` (the
+    Its randomness — the real windows of each critic update and every noise vector, drawn by
+    :meth:`draw_batch`, and the penalty's mixing weights — comes from ``(seed, step)``, so :meth:`fit` (the
     :func:`labkit.training.fit` contract) resumes a checkpointed run exactly, and a re-run restores
     the trained model with its loss history and training seconds.
     """
@@ -490,25 +490,24 @@ class SequenceWGAN(training.Model):
                 rng.standard_normal((n, self.global_dim), dtype=np.float32))
 
     def draw_batch(self, data, rng, batch_size: int) -> tuple:
-        """Everything random in one training step, from its ``rng``: the ``n_critic`` real batches, the
-        critic's and the generator's noise, the penalty's mixing weights."""
+        """One training step's batch, from its ``rng``: the ``n_critic`` real batches and the critic's
+        and the generator's noise (the penalty's mixing weights come from ``random_seed``)."""
         k, b = self.n_critic, batch_size
         real = data[rng.integers(0, len(data), (k, b))]
         zs, zg = self.noise(k * b, rng)
-        eps = rng.random((k, b, 1, 1), dtype=np.float32)
         gs, gg = self.noise(b, rng)
-        return (real, zs.reshape(k, b, self.steps, self.noise_dim), zg.reshape(k, b, self.global_dim),
-                eps, gs, gg)
+        return real, zs.reshape(k, b, self.steps, self.noise_dim), zg.reshape(k, b, self.global_dim), gs, gg
 
     def train_step(self, batch):
         """``n_critic`` WGAN-GP critic updates, then one generator update."""
         from .gan import wgan_gp_critic_loss
 
-        real, zs, zg, eps, gs, gg = batch
+        real, zs, zg, gs, gg = batch
         for i in range(self.n_critic):
             fake = self.generator([zs[i], zg[i]], training=True)
             with tf.GradientTape() as tape:
-                loss, wdist = wgan_gp_critic_loss(self.critic, real[i], fake, self.gp_weight, eps=eps[i])
+                loss, wdist = wgan_gp_critic_loss(self.critic, real[i], fake, self.gp_weight,
+                                                  seed=self.random_seed(i))
             grads = tape.gradient(loss, self.critic.trainable_variables)
             self.c_optimizer.apply_gradients(zip(grads, self.critic.trainable_variables))
         with tf.GradientTape() as tape:

@@ -6,8 +6,8 @@ keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 
 from labkit import augment, stylegan  # noqa: E402
-from labkit import gan as G  # noqa: E402
 from labkit.params import ParameterError  # noqa: E402
+from labkit.training import fit  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -185,11 +185,11 @@ def _tiny_gan(seed=0, **kwargs):
 def test_training_runs_moves_w_avg_and_resumes(tmp_path):
     faces = np.random.default_rng(10).uniform(size=(16, 32, 32)).astype("float32")
     gan = _tiny_gan()
-    history = G.train(gan, faces, steps=3, batch_size=4, checkpoint_dir=tmp_path / "ck", show_progress=False)
+    history = fit(gan, faces, steps=3, batch_size=4, checkpoint_dir=tmp_path / "ck", show_progress=False)
     assert history["steps"] == 3 and np.isfinite(history["d_loss"]).all() and np.isfinite(history["g_loss"]).all()
     assert np.abs(gan.generator.w_avg.numpy()).max() > 0
     resumed = _tiny_gan(seed=1)                               # other initial weights: all must be restored
-    again = G.train(resumed, faces, steps=3, batch_size=4, checkpoint_dir=tmp_path / "ck", show_progress=False)
+    again = fit(resumed, faces, steps=3, batch_size=4, checkpoint_dir=tmp_path / "ck", show_progress=False)
     assert again["steps"] == 3 and len(again["d_loss"]) == 3
     for model in ("generator", "ema_generator", "discriminator"):
         restored, original = getattr(resumed, model), getattr(gan, model)
@@ -205,8 +205,8 @@ def test_training_runs_moves_w_avg_and_resumes(tmp_path):
 def test_training_without_diffaugment_and_bad_arguments():
     gan = _tiny_gan(diffaugment=None, r1_gamma=0.0)
     assert gan.diffaugment == ()
-    d_loss, g_loss = gan.train_step(tf.zeros((4, 32, 32, 1)), None, tf.random.normal((4, 8)))
-    assert np.isfinite(float(d_loss)) and np.isfinite(float(g_loss))
+    losses = gan.train_step({"images": tf.zeros((4, 32, 32, 1)), "noise": tf.random.normal((4, 8))})
+    assert np.isfinite(float(losses["d_loss"])) and np.isfinite(float(losses["g_loss"]))
     with pytest.raises(ParameterError, match="mixing"):
         _tiny_gan(mixing=1.5)
     with pytest.raises(ParameterError, match="diffaugment"):

@@ -164,3 +164,44 @@ def test_code_fingerprint_sees_a_changed_method():
             return {"loss": tf.constant(1.0)}
 
     assert training.code_fingerprint(A()) != training.code_fingerprint(B())
+
+
+# --- the course's trainers: interrupt after k steps, resume, compare with an uninterrupted run ------
+
+def _resume_matches(make, data, steps, k, tmp_path, batch_size=8, **kw):
+    """Train ``steps`` at once, and ``k`` + the rest in one folder; assert bitwise equality."""
+    whole_model = make()
+    whole = training.fit(whole_model, data, steps, batch_size=batch_size, show_progress=False, **kw)
+    training.fit(make(), data, k, batch_size=batch_size, checkpoint_dir=tmp_path, show_progress=False, **kw)
+    resumed_model = make()
+    resumed = training.fit(resumed_model, data, steps, batch_size=batch_size, checkpoint_dir=tmp_path,
+                           show_progress=False, **kw)
+    losses = [k for k, v in whole.items() if isinstance(v, list) and v and isinstance(v[0], float)]
+    assert losses and all(whole[name] == resumed[name] for name in losses)
+    for a, b in zip(training.state_variables(whole_model), training.state_variables(resumed_model)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b), err_msg=a.path)
+    return whole, resumed
+
+
+def test_gan_resumes_exactly(tmp_path):
+    from labkit import gan as G
+
+    def make():
+        keras.utils.set_random_seed(0)
+        return G.GAN(G.dcgan_generator(8, width=4, num_classes=10), G.dcgan_discriminator(4, num_classes=10),
+                     latent_dim=8, num_classes=10, r1_gamma=1.0)
+
+    rng = np.random.default_rng(0)
+    data = (rng.uniform(size=(40, 28, 28)).astype("float32"), rng.integers(0, 10, 40))
+    _resume_matches(make, data, 5, 2, tmp_path)
+
+
+def test_stylegan_resumes_exactly(tmp_path):
+    from labkit import stylegan
+
+    def make():
+        return stylegan.build(latent_dim=8, w_dim=8, channels=(4, 4, 4, 4), d_channels=(4, 4, 4), seed=0,
+                              r1_every=2)
+
+    faces = np.random.default_rng(0).uniform(size=(16, 32, 32)).astype("float32")
+    _resume_matches(make, faces, 5, 3, tmp_path, batch_size=4)
