@@ -63,24 +63,12 @@ def as_images(images, name: str = "images", size=(28, 28)) -> np.ndarray:
     return np.clip(x, 0.0, 1.0)
 
 
-def _as_features(f, name: str, min_rows: int = 2) -> np.ndarray:
-    f = np.asarray(f, dtype=np.float64)
-    if f.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array (samples, features), got shape {f.shape}")
-    if len(f) < min_rows:
-        raise ValueError(f"{name} needs at least {min_rows} rows, got {len(f)}")
-    if not np.isfinite(f).all():
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return f
-
-
 def _pair(f_real, f_fake, min_rows=2):
-    a = _as_features(f_real, "f_real", min_rows)
-    b = _as_features(f_fake, "f_fake", min_rows)
-    if a.shape[1] != b.shape[1]:
-        raise ValueError(f"f_real and f_fake must have the same number of features, "
-                         f"got {a.shape[1]} and {b.shape[1]}")
-    return a, b
+    """Two finite feature matrices (samples, features) of the same width, each with ``min_rows`` rows."""
+    for f, name in ((f_real, "f_real"), (f_fake, "f_fake")):
+        if np.ndim(f) != 2:
+            raise ValueError(f"{name} must be a 2-D array (samples, features), got shape {np.shape(f)}")
+    return nearest.paired_rows(f_real, f_fake, ("f_real", "f_fake"), min_rows)
 
 
 # --- the reference classifier ---------------------------------------------------------------

@@ -48,30 +48,28 @@ from .params import ParameterError, check_int
 MAX_BLOCK = 2 ** 24          # float64 entries of one chunk of the distance matrix (128 MB)
 
 
-def as_rows(x, name: str = "rows") -> np.ndarray:
+def as_rows(x, name: str = "rows", min_rows: int = 1) -> np.ndarray:
     """Any array with a leading sample axis -> finite float64 ``(N, D)``; images are flattened."""
     a = np.asarray(x, dtype=np.float64)
     if a.ndim < 2:
         raise ValueError(f"{name} must have a sample axis and at least one feature, got shape {a.shape}")
     if len(a) == 0:
         raise ValueError(f"{name} is empty")
+    if len(a) < min_rows:
+        raise ValueError(f"{name} needs at least {min_rows} rows, got {len(a)}")
     a = a.reshape(len(a), -1)
     if not np.isfinite(a).all():
         raise ValueError(f"{name} contains NaN or infinite values")
     return a
 
 
-def _features(x, name, feature_map):
-    return as_rows(x if feature_map is None else feature_map(x), name)
-
-
-def _pair(query, reference, feature_map):
-    q = _features(query, "query", feature_map)
-    r = _features(reference, "reference", feature_map)
-    if q.shape[1] != r.shape[1]:
-        raise ValueError(f"query and reference must have the same number of features, "
-                         f"got {q.shape[1]} and {r.shape[1]}")
-    return q, r
+def paired_rows(a, b, names=("query", "reference"), min_rows: int = 1, feature_map=None):
+    """Two sets of rows (see :func:`as_rows`, after ``feature_map``) with the same number of features."""
+    a, b = (as_rows(x if feature_map is None else feature_map(x), name, min_rows) for x, name in zip((a, b), names))
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"{names[0]} and {names[1]} must have the same number of features, "
+                         f"got {a.shape[1]} and {b.shape[1]}")
+    return a, b
 
 
 def squared_distances(a, b) -> np.ndarray:
@@ -86,7 +84,7 @@ def nearest_neighbours(query, reference, k: int = 1, feature_map=None, chunk: in
     Returns ``(index, distance)``, both ``(N, k)``, sorted by distance. ``chunk`` query rows are
     measured at a time (fewer if the reference is large).
     """
-    q, r = _pair(query, reference, feature_map)
+    q, r = paired_rows(query, reference, feature_map=feature_map)
     k = check_int("k", k, minimum=1, maximum=len(r))
     chunk = max(1, min(check_int("chunk", chunk, minimum=1), MAX_BLOCK // len(r)))
     index = np.empty((len(q), k), dtype=np.int64)
@@ -144,7 +142,7 @@ def dcr_summary(synthetic, train, holdout, quantile: float = 0.05, feature_map=N
     ``dcr_holdout`` (for a histogram) and the ``near_copy_threshold``.
     """
     quantile = _check_quantile(quantile)
-    t = _features(train, "train", feature_map)
+    t = as_rows(train if feature_map is None else feature_map(train), "train")
     syn = nearest_neighbours(synthetic if feature_map is None else feature_map(synthetic), t, k=2)[1]
     hold = nearest_neighbours(holdout if feature_map is None else feature_map(holdout), t, k=2)[1]
     threshold = float(np.quantile(hold[:, 0], quantile))

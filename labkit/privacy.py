@@ -9,8 +9,9 @@ Membership inference (Shokri et al. 2017; for generators: Hayes et al. 2019, Che
     attack = membership_auc(scores[members], scores[non_members])   # ROC AUC with a DeLong interval
 
 Differential privacy (Abadi et al. 2016): :func:`per_example_gradients`, :func:`clip_per_example`
-and :func:`noisy_mean` are DP-SGD's three steps; :func:`fit` runs them with Poisson-subsampled
-batches. Privacy accounting is done by Google's ``dp_accounting`` library (:func:`epsilon`,
+and :func:`noisy_mean` are DP-SGD's three steps; :class:`DPSGD` is a :class:`labkit.training.Model`
+whose ``train_step`` is one DP-SGD update on a Poisson-subsampled batch, its noise keyed by
+``(seed, step)``, and :func:`fit` trains it (exact resume, history kept). Privacy accounting is done by Google's ``dp_accounting`` library (:func:`epsilon`,
 :func:`noise_for_epsilon`), never by a home-made bound.
 
 The generator under attack in notebook 09 is the small conditional VAE of :mod:`labkit.vae`
@@ -22,8 +23,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import keras
 import numpy as np
 
+from . import training
 from .nearest import distance_to_closest_record
 from .params import ParameterError, check_float, check_int
 
@@ -262,83 +265,122 @@ class PrivacySpec:
     delta: float = 1e-5
 
 
-def fit(loss_fn, variables, arrays, steps: int, batch_size: int, learning_rate: float = 1e-3,
-        privacy: PrivacySpec | None = None, noise_dim: int = 0, seed: int = 0, checkpoint_dir=None,
-        progress_desc: str | None = "training", trackables: dict | None = None) -> dict:
-    """Train ``variables`` on ``loss_fn`` (one loss per example) with Adam, privately or not.
+class SeededNoise:
+    """Gaussian noise for :func:`noisy_mean` from stateless seeds: ``seed_fn(salt)`` gives the seed
+    of the ``salt``-th draw (one per variable, in a fixed order). With a training model's
+    ``random_seed`` the noise of step k is the same whenever step k is computed, so a resumed run
+    adds the noise the uninterrupted run added."""
 
-    Without ``privacy`` (or with ``noise_multiplier=None``): plain minibatches of ``batch_size``
-    drawn without replacement each epoch. With privacy: every example joins a step's batch with
-    probability q = batch_size / N (Poisson sampling, what the accountant assumes), and the step
-    uses :func:`dp_gradients`. With ``noise_dim`` > 0 every example also gets a fresh standard-normal
-    vector of that length each step, appended to its arrays (a VAE's reparameterisation draw).
-    Batches and noise depend on (seed, step), so a run resumed from
-    ``checkpoint_dir`` (via :func:`labkit.checkpoints.resume`) continues as it would have.
-    Returns the history: loss per step, mean per-example gradient norm, q, steps and (if private)
-    ε from the RDP accountant.
+    def __init__(self, seed_fn, first_salt: int = 1000):
+        self.seed_fn, self.salt = seed_fn, first_salt
+
+    def normal(self, shape):
+        import tensorflow as tf
+
+        self.salt += 1
+        return tf.random.stateless_normal(shape, seed=self.seed_fn(self.salt))
+
+
+class DPSGD(training.Model):
+    """DP-SGD (Abadi et al. 2016) as a model whose :meth:`train_step` is one update.
+
+    ``loss_fn(*batch)`` returns one loss per example; the trained weights are the trainable
+    variables of ``models`` (the Keras models ``loss_fn`` uses, e.g. a VAE's encoder and decoder).
+    Without ``privacy`` (or with ``noise_multiplier=None``) the step is plain minibatch Adam; with it,
+    the gradient is :func:`dp_gradients`: per-example gradients clipped to ``clip_norm``, summed, plus
+    Gaussian noise N(0, (noise_multiplier * clip_norm)²) keyed by ``(seed, step)``, divided by the
+    *expected* batch size. :meth:`draw_batch` samples each example with probability q = batch_size / n
+    when private (Poisson sampling, what the accountant assumes), shuffled epochs otherwise, and
+    appends ``noise_dim`` standard-normal numbers per example when asked (a VAE's draw).
     """
-    import keras
-    import tensorflow as tf
 
-    from .checkpoints import resume
-    from .progress import progress
+    def __init__(self, loss_fn, models, n: int, batch_size: int, learning_rate: float = 1e-3,
+                 privacy: PrivacySpec | None = None, noise_dim: int = 0, seed: int = 0):
+        super().__init__(name="dp_sgd")
+        self.loss_fn, self.parts = loss_fn, list(models)
+        self.n = check_int("n", n, minimum=1)
+        self.batch_size = check_int("batch_size", batch_size, minimum=1, maximum=self.n)
+        self.learning_rate = check_float("learning_rate", learning_rate, minimum=0.0)
+        self.privacy, self.noise_dim, self.seed = privacy, int(noise_dim), int(seed)
+        self.private = privacy is not None and privacy.noise_multiplier is not None
+        self.sample_rate = self.batch_size / self.n
+        self.dp_optimizer = keras.optimizers.Adam(self.learning_rate)
+        self.dp_optimizer.build(self.trained_variables)
 
+    @property
+    def trained_variables(self):
+        return [v for m in self.parts for v in m.trainable_variables]
+
+    def get_config(self):
+        spec = None if self.privacy is None else vars(self.privacy)
+        return {"n": self.n, "batch_size": self.batch_size, "learning_rate": self.learning_rate,
+                "privacy": spec, "noise_dim": self.noise_dim, "seed": self.seed}
+
+    def draw_batch(self, data, rng, batch_size: int) -> tuple:
+        """One step's examples (and their noise vectors), from the step's ``rng``."""
+        if self.private:
+            index = np.flatnonzero(rng.random(self.n) < self.sample_rate)
+            if len(index) == 0:                     # an empty Poisson batch: only noise (rare)
+                index = rng.integers(0, self.n, 1)
+        else:
+            step = int(self.step.numpy())
+            epoch, within = divmod(step * self.batch_size, self.n)
+            order = np.random.default_rng([self.seed, epoch]).permutation(self.n)
+            index = order[within:within + self.batch_size]
+        return tuple(a[index] for a in data) + tuple(_draw(rng, len(index), self.noise_dim))
+
+    def train_step(self, batch):
+        """One (DP-)SGD update; returns the mean loss and the mean per-example (private) or the
+        batch (plain) gradient norm."""
+        import tensorflow as tf
+
+        if getattr(self, "_update", None) is None:
+            # Poisson batches vary in size: one graph for every size, not one per size
+            self._update = tf.function(self.update, reduce_retracing=True)
+        return self._update(batch)
+
+    def update(self, batch):
+        """The update itself (see :meth:`train_step`)."""
+        import tensorflow as tf
+
+        variables = self.trained_variables
+        if self.private:
+            grads, norms = dp_gradients(self.loss_fn, variables, batch, float(self.privacy.clip_norm),
+                                        float(self.privacy.noise_multiplier), float(self.batch_size),
+                                        SeededNoise(self.random_seed))
+            loss, norm = tf.reduce_mean(self.loss_fn(*batch)), tf.reduce_mean(norms)
+        else:
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_mean(self.loss_fn(*batch))
+            grads = tape.gradient(loss, variables)
+            norm = tf.linalg.global_norm(grads)
+        self.dp_optimizer.apply_gradients(zip(grads, variables))
+        return {"loss": loss, "grad_norm": norm}
+
+
+def fit(loss_fn, models, arrays, steps: int, batch_size: int, learning_rate: float = 1e-3,
+        privacy: PrivacySpec | None = None, noise_dim: int = 0, seed: int = 0, checkpoint_dir=None,
+        progress_desc: str | None = "training", checkpoint_every: int = 200) -> dict:
+    """Train the Keras ``models`` on ``loss_fn`` (one loss per example) with Adam, privately or not.
+
+    A :class:`DPSGD` model trained by :func:`labkit.training.fit`: batches, VAE noise and DP noise
+    depend on (seed, step) only, so a run resumed from ``checkpoint_dir`` continues exactly as it
+    would have, and a finished run is restored with its history. Returns the history: ``loss`` and
+    ``grad_norm`` per step, ``seconds`` (time in training steps), ``sample_rate`` q, ``steps`` and
+    (if private) ε from the RDP accountant with its ``delta``.
+    """
     arrays = tuple(np.asarray(a) for a in arrays)
     n = len(arrays[0])
     if any(len(a) != n for a in arrays):
         raise ValueError("all training arrays must have the same length")
     steps = check_int("steps", steps, minimum=0)
-    batch_size = check_int("batch_size", batch_size, minimum=1, maximum=n)
-    private = privacy is not None and privacy.noise_multiplier is not None
-    q = batch_size / n
-    optimizer = keras.optimizers.Adam(check_float("learning_rate", learning_rate, minimum=0.0))
-    noise = tf.random.Generator.from_seed(seed + 1)
-    step = tf.Variable(0, dtype=tf.int64)
-    optimizer.build(variables)
-    manager = resume(checkpoint_dir, optimizer=optimizer, noise=noise, step=step,
-                     **{f"var_{i}": v for i, v in enumerate(variables)}, **(trackables or {}))
-    signature = [tf.TensorSpec((None,) + a.shape[1:], tf.as_dtype(a.dtype)) for a in arrays]
-    if noise_dim:
-        signature.append(tf.TensorSpec((None, noise_dim), tf.float32))
-
-    @tf.function(input_signature=signature, reduce_retracing=True)
-    def private_step(*batch):
-        grads, norms = dp_gradients(loss_fn, variables, batch, float(privacy.clip_norm),
-                                    float(privacy.noise_multiplier), float(batch_size), noise)
-        optimizer.apply_gradients(zip(grads, variables))
-        return tf.reduce_mean(loss_fn(*batch)), tf.reduce_mean(norms)
-
-    @tf.function(input_signature=signature, reduce_retracing=True)
-    def plain_step(*batch):
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(loss_fn(*batch))
-        grads = tape.gradient(loss, variables)
-        optimizer.apply_gradients(zip(grads, variables))
-        return loss, tf.linalg.global_norm(grads)
-
-    history = {"loss": [], "grad_norm": [], "sample_rate": q, "resumed_from_step": int(step.numpy())}
-    loop = range(int(step.numpy()), steps)
-    if progress_desc is not None:
-        loop = progress(loop, total=len(loop), desc=progress_desc)
-    for s in loop:
-        rng = np.random.default_rng([seed, s])
-        if private:
-            index = np.flatnonzero(rng.random(n) < q)
-            if len(index) == 0:                     # an empty Poisson batch: only noise (rare)
-                index = rng.integers(0, n, 1)
-            loss, norm = private_step(*(a[index] for a in arrays), *_draw(rng, len(index), noise_dim))
-        else:
-            epoch, within = divmod(s * batch_size, n)
-            order = np.random.default_rng([seed, epoch]).permutation(n)
-            index = order[within:within + batch_size]
-            loss, norm = plain_step(*(a[index] for a in arrays), *_draw(rng, len(index), noise_dim))
-        history["loss"].append(float(loss))
-        history["grad_norm"].append(float(norm))
-        step.assign(s + 1)
-        if manager is not None and ((s + 1) % 200 == 0 or s + 1 == steps):
-            manager.save()
-    history["steps"] = steps
-    if private:
-        history["epsilon"] = epsilon(privacy.noise_multiplier, q, steps, privacy.delta)
+    model = DPSGD(loss_fn, models, n, batch_size, learning_rate, privacy, noise_dim, seed)
+    history = training.fit(model, arrays, steps, batch_size=model.batch_size, seed=seed,
+                           checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every,
+                           params=model.get_config(), desc=progress_desc or "",
+                           show_progress=progress_desc is not None)
+    history["sample_rate"] = model.sample_rate
+    if model.private:
+        history["epsilon"] = epsilon(privacy.noise_multiplier, model.sample_rate, steps, privacy.delta)
         history["delta"] = privacy.delta
     return history

@@ -12,12 +12,15 @@ is in :mod:`labkit.table_metrics`.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
+import keras
 import numpy as np
 import pandas as pd
+import tensorflow as tf
 
-from .checkpoints import resume
+from . import training
 from .params import check_int
 
 MISSING = "(missing)"
@@ -196,11 +199,114 @@ def pack(rows, pac: int):
     (n, d) -> (n / pac, pac * d), so the critic judges ``pac`` rows at once and can see a lack of
     variety (mode collapse) that no single row shows. The WGAN-GP penalty is then taken on the
     packed input: one mixing weight and one gradient norm per group."""
-    import tensorflow as tf
-
     if pac == 1:
         return rows
     return tf.reshape(rows, (-1, pac * rows.shape[-1]))
+
+
+def activate(raw, spans, uniforms, hard: bool = False):
+    """A generator's raw output -> a row of the transformed table: tanh for the alpha of each
+    numeric column, Gumbel-softmax (temperature 0.2) for each one-hot span (``hard``: its one-hot
+    argmax). ``uniforms`` (same shape as ``raw``, in (0, 1]) are the Gumbel draws."""
+    out, pos = [], 0
+    for _, kind, width in spans:
+        logits = raw[:, pos:pos + width]
+        if kind == "alpha":
+            out.append(tf.tanh(logits))
+        else:
+            gumbel = -tf.math.log(-tf.math.log(uniforms[:, pos:pos + width]))
+            y = tf.nn.softmax((logits + gumbel) / 0.2)
+            out.append(tf.one_hot(tf.argmax(y, 1), width) if hard else y)
+        pos += width
+    return tf.concat(out, axis=1)
+
+
+class TabularWGAN(training.Model):
+    """The networks and the training step of :class:`ConditionalTabularGAN` (CTGAN, Xu et al. 2019).
+
+    Generator: noise and the condition vector through two residual blocks (dense, batch norm, ReLU,
+    concatenated to their input) to raw outputs, activated by :func:`activate`. Critic: (row,
+    condition), ``pac`` rows at a time, through two dense LeakyReLU layers with dropout. One
+    :meth:`train_step` is one WGAN-GP critic update and one generator update whose loss adds the
+    cross-entropy between the generated conditioned column and the condition. The random numbers of
+    a step come from ``(seed, step)``: the batch with its noise from ``sampler(data, rng, batch_size)``
+    (see :meth:`ConditionalTabularGAN.draw`), the penalty's mixing weights from ``random_seed``; the
+    critic's dropout masks come from its seeded generator, whose state is a checkpointed variable.
+    """
+
+    def __init__(self, spans, cond_spans, noise_dim: int = 64, width: int = 128, pac: int = 1,
+                 gp_weight: float = 10.0, learning_rate: float = 2e-4, seed: int = 0, sampler=None):
+        super().__init__(name="tabular_wgan")
+        self.sampler = sampler
+        self.spans = [tuple(s) for s in spans]
+        self.cond_spans = [tuple(s) for s in cond_spans]
+        self.noise_dim, self.width, self.pac, self.seed = noise_dim, width, pac, seed
+        self.gp_weight, self.learning_rate = float(gp_weight), float(learning_rate)
+        data_width = sum(w for _, _, w in self.spans)
+        cond_width = sum(w for _, _, w in self.cond_spans)
+        keras.utils.set_random_seed(seed)
+        z = keras.Input((noise_dim + cond_width,))
+        h = z
+        for _ in range(2):
+            block = keras.layers.Dense(width)(h)
+            block = keras.layers.ReLU()(keras.layers.BatchNormalization()(block))
+            h = keras.layers.Concatenate()([h, block])        # CTGAN's residual concatenation
+        self.generator = keras.Model(z, keras.layers.Dense(data_width)(h), name="generator")
+        x = keras.Input((pac * (data_width + cond_width),))
+        c = x
+        for _ in range(2):
+            c = keras.layers.Dropout(0.5)(keras.layers.LeakyReLU(0.2)(keras.layers.Dense(width)(c)))
+        self.critic = keras.Model(x, keras.layers.Dense(1)(c), name="critic")
+        self.g_optimizer = keras.optimizers.Adam(self.learning_rate, beta_1=0.5, beta_2=0.9)
+        self.c_optimizer = keras.optimizers.Adam(self.learning_rate, beta_1=0.5, beta_2=0.9)
+        self.g_optimizer.build(self.generator.trainable_variables)
+        self.c_optimizer.build(self.critic.trainable_variables)
+        select = np.zeros((cond_width, data_width), np.float32)        # condition slot -> data column
+        span_of_slot = np.zeros((cond_width, len(self.cond_spans)), np.float32)
+        offset = 0
+        for j, (_, start, w) in enumerate(self.cond_spans):
+            select[offset:offset + w, start:start + w] = np.eye(w)
+            span_of_slot[offset:offset + w, j] = 1.0
+            offset += w
+        self._select, self._span_of_slot = tf.constant(select), tf.constant(span_of_slot)
+
+    def get_config(self):
+        return {"spans": self.spans, "cond_spans": self.cond_spans, "noise_dim": self.noise_dim,
+                "width": self.width, "pac": self.pac, "gp_weight": self.gp_weight,
+                "learning_rate": self.learning_rate, "seed": self.seed}
+
+    def draw_batch(self, data, rng, batch_size: int):
+        """The batch of one step and all its random numbers, from ``sampler``."""
+        return self.sampler(data, rng, batch_size)
+
+    def condition_loss(self, raw, cond, mask):
+        """Cross-entropy between the generated logits of each row's conditioned column and its condition."""
+        logits = tf.matmul(raw, self._select, transpose_b=True)              # (n, cond_width)
+        in_span = tf.matmul(mask, self._span_of_slot, transpose_b=True)
+        shifted = tf.where(in_span > 0, logits, -1e9)
+        return -tf.reduce_sum(cond * tf.nn.log_softmax(shifted, axis=1), axis=1)
+
+    def train_step(self, data):
+        """One critic update (WGAN-GP on packed (row, condition) inputs), one generator update."""
+        from .gan import wgan_gp_critic_loss
+
+        real, cond, mask, z_critic, z_gen, u_critic, u_gen = data
+        fake = activate(self.generator(tf.concat([z_critic, cond], 1), training=True), self.spans, u_critic)
+        real_in = pack(tf.concat([real, cond], 1), self.pac)
+        fake_in = pack(tf.concat([fake, cond], 1), self.pac)
+        with tf.GradientTape() as tape:
+            c_loss, wdist = wgan_gp_critic_loss(self.critic, real_in, fake_in, self.gp_weight,
+                                                seed=self.random_seed(1))
+        grads = tape.gradient(c_loss, self.critic.trainable_variables)
+        self.c_optimizer.apply_gradients(zip(grads, self.critic.trainable_variables))
+        with tf.GradientTape() as tape:
+            raw = self.generator(tf.concat([z_gen, cond], 1), training=True)
+            fake = activate(raw, self.spans, u_gen)
+            g_loss = (-tf.reduce_mean(self.critic(pack(tf.concat([fake, cond], 1), self.pac), training=True))
+                      + tf.reduce_mean(self.condition_loss(raw, cond, mask)))
+        grads = tape.gradient(g_loss, self.generator.trainable_variables)
+        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
+        return {"critic_loss": -wdist, "generator_loss": g_loss}
 
 
 class ConditionalTabularGAN:
@@ -209,7 +315,10 @@ class ConditionalTabularGAN:
 
     ``fit(frame)`` trains; ``sample(n)`` draws conditions from the data's frequencies;
     ``sample(n, condition={"grade": "E"})`` draws rows of a chosen category (re-drawing rows whose
-    generated category differs). Checkpoints to ``checkpoint_dir`` and resumes from it.
+    generated category differs). The networks and the training step are a :class:`TabularWGAN`
+    (``self.model``), trained through :mod:`labkit.training`: a run resumed from ``checkpoint_dir``
+    continues exactly, because every random number of a step is drawn from ``(seed, step)``, and
+    sampling after ``fit`` starts from its own fixed stream.
 
     Options beyond the defaults: ``pac`` > 1 packs that many rows per critic input (PacGAN, as
     CTGAN's pac=10; see :func:`pack`); ``target`` with ``target_share`` > 0 makes training-by-sampling
@@ -228,40 +337,17 @@ class ConditionalTabularGAN:
         self.spec, self.noise_dim, self.width, self.seed = spec, noise_dim, width, seed
         self.pac, self.target, self.target_share = pac, target, target_share
         self.transformer = TableTransformer(spec, max_modes=max_modes, seed=seed)
-        self.rng = np.random.default_rng(seed)
+        self.rng = np.random.default_rng([seed, 2 ** 31])          # the sampling stream (reset by fit)
         self.history = {"critic_loss": [], "generator_loss": []}
+        self.train_seconds = 0.0
 
-    def _build(self):
-        import keras
+    @property
+    def generator(self):
+        return self.model.generator
 
-        keras.utils.set_random_seed(self.seed)
-        t = self.transformer
-        z = keras.Input((self.noise_dim + self.cond_width,))
-        h = z
-        for _ in range(2):
-            block = keras.layers.Dense(self.width)(h)
-            block = keras.layers.ReLU()(keras.layers.BatchNormalization()(block))
-            h = keras.layers.Concatenate()([h, block])        # CTGAN's residual concatenation
-        self.generator = keras.Model(z, keras.layers.Dense(t.width)(h), name="generator")
-        x = keras.Input((self.pac * (t.width + self.cond_width),))
-        c = x
-        for _ in range(2):
-            c = keras.layers.Dropout(0.5)(keras.layers.LeakyReLU(0.2)(keras.layers.Dense(self.width)(c)))
-        self.critic = keras.Model(x, keras.layers.Dense(1)(c), name="critic")
-
-    def _activate(self, tf, raw, hard: bool = False):
-        """tanh for alphas, Gumbel-softmax (tau 0.2) for one-hot spans."""
-        out, pos = [], 0
-        for _, kind, width in self.transformer.spans:
-            logits = raw[:, pos:pos + width]
-            if kind == "alpha":
-                out.append(tf.tanh(logits))
-            else:
-                u = tf.random.uniform(tf.shape(logits), 1e-8, 1.0)
-                y = tf.nn.softmax((logits - tf.math.log(-tf.math.log(u))) / 0.2)
-                out.append(tf.one_hot(tf.argmax(y, 1), width) if hard else y)
-            pos += width
-        return tf.concat(out, axis=1)
+    @property
+    def critic(self):
+        return self.model.critic
 
     def _setup_conditions(self, data):
         t = self.transformer
@@ -271,7 +357,7 @@ class ConditionalTabularGAN:
         for index, (name, _, width) in t.discrete:
             block = data[:, pos_of[index]:pos_of[index] + width]
             counts = block.sum(axis=0)
-            self.cond_spans.append((name, pos_of[index], width))
+            self.cond_spans.append((name, int(pos_of[index]), width))
             self.cond_offsets.append(self.cond_width)
             self.cond_width += width
             self.rows_by_category.append([np.flatnonzero(block[:, j] > 0.5) for j in range(width)])
@@ -279,10 +365,11 @@ class ConditionalTabularGAN:
             self.log_freq.append(lf / lf.sum())
             self.freq.append(counts / counts.sum())
 
-    def _sample_condition(self, n, by_log_frequency: bool = True):
+    def _sample_condition(self, n, by_log_frequency: bool = True, rng=None):
         """Training-by-sampling: a column uniformly, a category by log-frequency, a real row with it.
         During training (log-frequency), ``target_share`` of the draws go to the ``target`` column on
-        top of its uniform share."""
+        top of its uniform share. Draws from ``rng`` (the sampling stream by default)."""
+        rng = self.rng if rng is None else rng
         cond = np.zeros((n, self.cond_width), np.float32)
         mask = np.zeros((n, len(self.cond_spans)), np.float32)
         rows = np.zeros(n, dtype=int)
@@ -290,106 +377,75 @@ class ConditionalTabularGAN:
         if self.target is not None and self.target_share > 0 and by_log_frequency:
             p_col = np.full(k, (1 - self.target_share) / k)
             p_col[[s[0] for s in self.cond_spans].index(self.target)] += self.target_share
-            columns = self.rng.choice(k, size=n, p=p_col)
+            columns = rng.choice(k, size=n, p=p_col)
         else:
-            columns = self.rng.integers(0, k, n)
+            columns = rng.integers(0, k, n)
         for i, col in enumerate(columns):
             probs = self.log_freq[col] if by_log_frequency else self.freq[col]
-            cat = self.rng.choice(len(probs), p=probs)
+            cat = rng.choice(len(probs), p=probs)
             cond[i, self.cond_offsets[col] + cat] = 1.0
             mask[i, col] = 1.0
-            rows[i] = self.rng.choice(self.rows_by_category[col][cat])
+            rows[i] = rng.choice(self.rows_by_category[col][cat])
         return cond, mask, rows
+
+    def draw(self, data, rng, batch_size: int) -> tuple:
+        """One training step's batch, from its ``rng`` (``(seed, step)``): conditions and the real rows
+        that carry them, both updates' noise and Gumbel draws (the penalty's mixing weights come from
+        the model's ``random_seed``)."""
+        cond, mask, rows = self._sample_condition(batch_size, rng=rng)
+        width = self.transformer.width
+        z = rng.standard_normal((2, batch_size, self.noise_dim), dtype=np.float32)
+        u = rng.uniform(1e-8, 1.0, (2, batch_size, width)).astype(np.float32)
+        return data[rows], cond, mask, z[0], z[1], u[0], u[1]
 
     def fit(self, frame: pd.DataFrame, epochs: int = 50, batch_size: int = 500, learning_rate: float = 2e-4,
             gp_weight: float = 10.0, checkpoint_dir=None, checkpoint_every: int = 10,
             progress_desc: str | None = "tabular GAN"):
         """Train on ``frame`` for ``epochs`` (WGAN-GP, one critic step per generator step).
 
-        With ``checkpoint_dir`` the networks, optimisers and epoch are saved every
-        ``checkpoint_every`` epochs and after the last; a rerun resumes from the latest save.
+        With ``checkpoint_dir`` the model, its optimisers, step and history are saved every
+        ``checkpoint_every`` epochs and after the last (:func:`labkit.training.fit`); a rerun resumes
+        from the latest save, or restores a finished run with its history. ``train_seconds`` is the
+        time of fitting the table transformer (measured now) plus that of the training steps (the
+        original one on a restore).
         """
-        import tensorflow as tf
-
         checkpoint_every = check_int("checkpoint_every", checkpoint_every, minimum=1)
-
-        from .gan import wgan_gp_critic_loss
-
+        epochs = check_int("epochs", epochs, minimum=1)
+        batch_size = check_int("batch_size", batch_size, minimum=1)
+        if batch_size % self.pac:
+            raise ValueError(f"batch_size {batch_size} must be a multiple of pac {self.pac}")
         frame = self.spec.check(frame, "training table")
+        began = time.perf_counter()
         data = self.transformer.fit(frame).transform(frame)
+        prepare_seconds = time.perf_counter() - began
         self._setup_conditions(data)
         if not self.cond_spans:
             raise ValueError("ConditionalTabularGAN needs at least one categorical column")
-        self._build()
-        g_opt = tf.keras.optimizers.Adam(learning_rate, beta_1=0.5, beta_2=0.9)
-        c_opt = tf.keras.optimizers.Adam(learning_rate, beta_1=0.5, beta_2=0.9)
-        gen, critic = self.generator, self.critic
-        select = np.zeros((self.cond_width, data.shape[1]), np.float32)   # cond slot -> data column
-        for (name, start, width), off in zip(self.cond_spans, self.cond_offsets):
-            select[off:off + width, start:start + width] = np.eye(width)
-        span_of_slot = np.zeros((self.cond_width, len(self.cond_spans)), np.float32)
-        for j, off in enumerate(self.cond_offsets):
-            span_of_slot[off:off + self.cond_spans[j][2], j] = 1.0
-        select, span_of_slot = tf.constant(select), tf.constant(span_of_slot)
-
-        if batch_size % self.pac:
-            raise ValueError(f"batch_size {batch_size} must be a multiple of pac {self.pac}")
-
-        @tf.function
-        def train_step(real, cond, mask):
-            n = tf.shape(real)[0]
-            z = tf.concat([tf.random.normal((n, self.noise_dim)), cond], axis=1)
-            fake = self._activate(tf, gen(z, training=True))
-            real_in = pack(tf.concat([real, cond], 1), self.pac)
-            fake_in = pack(tf.concat([fake, cond], 1), self.pac)
-            with tf.GradientTape() as tape:
-                c_loss, wdist = wgan_gp_critic_loss(critic, real_in, fake_in, gp_weight)
-            c_opt.apply_gradients(zip(tape.gradient(c_loss, critic.trainable_variables), critic.trainable_variables))
-            z = tf.concat([tf.random.normal((n, self.noise_dim)), cond], axis=1)
-            with tf.GradientTape() as tape:
-                raw = gen(z, training=True)
-                fake = self._activate(tf, raw)
-                # cross-entropy between the generated logits of the conditioned column and the condition
-                logits = tf.matmul(raw, select, transpose_b=True)              # (n, cond_width)
-                in_span = tf.matmul(mask, span_of_slot, transpose_b=True)
-                shifted = tf.where(in_span > 0, logits, -1e9)
-                ce = -tf.reduce_sum(cond * tf.nn.log_softmax(shifted, axis=1), axis=1)
-                g_loss = (-tf.reduce_mean(critic(pack(tf.concat([fake, cond], 1), self.pac), training=True))
-                          + tf.reduce_mean(ce))
-            g_opt.apply_gradients(zip(tape.gradient(g_loss, gen.trainable_variables), gen.trainable_variables))
-            return wdist, g_loss
-
-        epoch = tf.Variable(0, dtype=tf.int64)
-        manager = resume(checkpoint_dir, generator=gen, critic=critic, g_opt=g_opt, c_opt=c_opt, epoch=epoch)
-        steps = max(len(data) // batch_size, 1)
-        from .progress import progress
-        start = int(epoch.numpy())
-        loop = range(start, epochs)
-        if progress_desc is not None:
-            loop = progress(loop, total=epochs - start, desc=progress_desc)
-        for e in loop:
-            for _ in range(steps):
-                cond, mask, rows = self._sample_condition(batch_size)
-                wdist, g_loss = train_step(tf.constant(data[rows]), tf.constant(cond), tf.constant(mask))
-            self.history["critic_loss"].append(-float(wdist))
-            self.history["generator_loss"].append(float(g_loss))
-            epoch.assign(e + 1)
-            if manager is not None and ((e + 1) % checkpoint_every == 0 or e + 1 == epochs):
-                manager.save()
+        self.model = TabularWGAN(self.transformer.spans, self.cond_spans, self.noise_dim, self.width, self.pac,
+                                 gp_weight, learning_rate, self.seed, sampler=self.draw)
+        per_epoch = max(len(data) // batch_size, 1)
+        params = {**self.model.get_config(), "target": self.target, "target_share": self.target_share,
+                  "per_epoch": per_epoch}
+        history = training.fit(self.model, data, epochs * per_epoch, batch_size=batch_size, seed=self.seed,
+                               checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every * per_epoch,
+                               params=params, desc=progress_desc or "", show_progress=progress_desc is not None)
+        # one value per epoch (its last step), as CTGAN reports
+        self.history = {k: list(history.get(k, []))[per_epoch - 1::per_epoch] for k in ("critic_loss", "generator_loss")}
+        self.train_seconds = prepare_seconds + float(history["seconds"])     # steps: the original time
+        self.rng = np.random.default_rng([self.seed, 2 ** 31])
         return self
 
     def _generate(self, n, cond):
-        import tensorflow as tf
-
         z = np.concatenate([self.rng.standard_normal((n, self.noise_dim)).astype(np.float32), cond], 1)
+        u = self.rng.uniform(1e-8, 1.0, (n, self.transformer.width)).astype(np.float32)
         raw = self.generator(tf.constant(z), training=False)
-        return self.transformer.inverse_transform(self._activate(tf, raw, hard=True).numpy())
+        return self.transformer.inverse_transform(activate(raw, self.transformer.spans, u, hard=True).numpy())
 
     def sample(self, n: int, condition=None, max_tries: int = 20) -> pd.DataFrame:
         """``n`` synthetic rows. ``condition``: None (conditions drawn as in CTGAN: a random column, a
         category by frequency), a column name (its categories drawn by their real frequencies), or
         ``{column: category}`` (only rows of that category)."""
-        if not hasattr(self, "generator"):
+        if not hasattr(self, "model"):
             raise RuntimeError("call fit() before sample()")
         if condition is None:
             cond, _, _ = self._sample_condition(n, by_log_frequency=False)

@@ -16,9 +16,14 @@ The pieces of notebook 08's first part, each defined once:
 """
 from __future__ import annotations
 
-import numpy as np
+import time
 
-from .checkpoints import resume
+import keras
+import numpy as np
+import tensorflow as tf
+
+from . import training
+from .params import check_int
 
 FEATURES = ("Open", "High", "Low", "Close", "Adj Close", "Volume")
 DAILY = ("return", "gap", "upper", "lower", "volume_change")
@@ -425,22 +430,29 @@ def block_bootstrap(daily_real, n: int, steps: int, block: int = 5, seed: int = 
 
 # --- the generator -------------------------------------------------------------------
 
-class SequenceWGAN:
+class SequenceWGAN(training.Model):
     """A convolutional WGAN-GP that generates sequences of standardised daily features.
 
     Generator: per-step noise plus one per-sequence noise vector (a volatility "regime") broadcast
     over time, through 1-D convolutions, to ``channels`` features per day. Critic: 1-D convolutions,
-    a dense score. Gradient penalty as in Gulrajani et al. (2017). ``fit`` resumes from a checkpoint
-    folder when given one.
+    a dense score. Gradient penalty as in Gulrajani et al. (2017).
+
+    One training step (:meth:`train_step`) is ``n_critic`` critic updates and one generator update.
+    Its randomness — the real windows of each critic update and every noise vector, drawn by
+    :meth:`draw_batch`, and the penalty's mixing weights — comes from ``(seed, step)``, so :meth:`fit` (the
+    :func:`labkit.training.fit` contract) resumes a checkpointed run exactly, and a re-run restores
+    the trained model with its loss history and training seconds.
     """
 
     def __init__(self, steps: int, channels: int = 5, noise_dim: int = 8, global_dim: int = 8,
-                 width: int = 64, seed: int = 0):
-        import keras
-
+                 width: int = 64, seed: int = 0, n_critic: int = 3, gp_weight: float = 10.0,
+                 learning_rate: float = 2e-4):
+        super().__init__(name="sequence_wgan")
         self.steps, self.channels, self.noise_dim, self.global_dim = steps, channels, noise_dim, global_dim
+        self.width, self.seed = width, seed
+        self.n_critic = check_int("n_critic", n_critic, minimum=1, maximum=100)
+        self.gp_weight, self.learning_rate = float(gp_weight), float(learning_rate)
         keras.utils.set_random_seed(seed)
-        self.rng = np.random.default_rng(seed)
         zs = keras.Input((steps, noise_dim))
         zg = keras.Input((global_dim,))
         g = keras.layers.Dense(width, activation="relu")(zg)
@@ -460,65 +472,83 @@ class SequenceWGAN:
         pooled = keras.layers.Concatenate()([keras.layers.GlobalAveragePooling1D()(c),
                                              keras.layers.Flatten()(c)])
         self.critic = keras.Model(x, keras.layers.Dense(1)(pooled), name="critic")
+        self.g_optimizer = keras.optimizers.Adam(self.learning_rate, beta_1=0.5, beta_2=0.9)
+        self.c_optimizer = keras.optimizers.Adam(self.learning_rate, beta_1=0.5, beta_2=0.9)
+        self.g_optimizer.build(self.generator.trainable_variables)
+        self.c_optimizer.build(self.critic.trainable_variables)
         self.history = {"critic_loss": [], "generator_loss": []}
+        self.train_seconds = 0.0
 
-    def noise(self, n: int):
-        return (self.rng.standard_normal((n, self.steps, self.noise_dim)).astype(np.float32),
-                self.rng.standard_normal((n, self.global_dim)).astype(np.float32))
+    def get_config(self):
+        return {"steps": self.steps, "channels": self.channels, "noise_dim": self.noise_dim,
+                "global_dim": self.global_dim, "width": self.width, "seed": self.seed,
+                "n_critic": self.n_critic, "gp_weight": self.gp_weight, "learning_rate": self.learning_rate}
 
-    def fit(self, data, iterations: int, batch_size: int = 128, n_critic: int = 3, gp_weight: float = 10.0,
-            learning_rate: float = 2e-4, checkpoint_dir=None, progress_desc: str | None = "WGAN-GP"):
-        """Train on ``data`` (n, steps, channels) for ``iterations`` generator steps."""
-        import tensorflow as tf
+    def noise(self, n: int, rng):
+        """Per-step noise (n, steps, noise_dim) and per-sequence noise (n, global_dim) from ``rng``."""
+        return (rng.standard_normal((n, self.steps, self.noise_dim), dtype=np.float32),
+                rng.standard_normal((n, self.global_dim), dtype=np.float32))
 
+    def draw_batch(self, data, rng, batch_size: int) -> tuple:
+        """One training step's batch, from its ``rng``: the ``n_critic`` real batches and the critic's
+        and the generator's noise (the penalty's mixing weights come from ``random_seed``)."""
+        k, b = self.n_critic, batch_size
+        real = data[rng.integers(0, len(data), (k, b))]
+        zs, zg = self.noise(k * b, rng)
+        gs, gg = self.noise(b, rng)
+        return real, zs.reshape(k, b, self.steps, self.noise_dim), zg.reshape(k, b, self.global_dim), gs, gg
+
+    def train_step(self, batch):
+        """``n_critic`` WGAN-GP critic updates, then one generator update."""
         from .gan import wgan_gp_critic_loss
 
+        real, zs, zg, gs, gg = batch
+        for i in range(self.n_critic):
+            fake = self.generator([zs[i], zg[i]], training=True)
+            with tf.GradientTape() as tape:
+                loss, wdist = wgan_gp_critic_loss(self.critic, real[i], fake, self.gp_weight,
+                                                  seed=self.random_seed(i))
+            grads = tape.gradient(loss, self.critic.trainable_variables)
+            self.c_optimizer.apply_gradients(zip(grads, self.critic.trainable_variables))
+        with tf.GradientTape() as tape:
+            g_loss = -tf.reduce_mean(self.critic(self.generator([gs, gg], training=True), training=True))
+        grads = tape.gradient(g_loss, self.generator.trainable_variables)
+        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
+        return {"critic_loss": -wdist, "generator_loss": g_loss}
+
+    def fit(self, data, iterations: int, batch_size: int = 128, checkpoint_dir=None,
+            checkpoint_every: int = 200, progress_desc: str | None = "WGAN-GP"):
+        """Train on ``data`` (n, steps, channels) for ``iterations`` steps (:func:`labkit.training.fit`).
+
+        Sets ``history`` (critic and generator loss per step) and ``train_seconds`` (time in training
+        steps, the original one when a finished run is restored); returns the model.
+        """
         data = np.asarray(data, dtype=np.float32)
         if data.shape[1:] != (self.steps, self.channels):
             raise ValueError(f"data must have shape (n, {self.steps}, {self.channels}), got {data.shape}")
-        g_opt = tf.keras.optimizers.Adam(learning_rate, beta_1=0.5, beta_2=0.9)
-        c_opt = tf.keras.optimizers.Adam(learning_rate, beta_1=0.5, beta_2=0.9)
-        gen, critic = self.generator, self.critic
-
-        @tf.function
-        def critic_step(real, zs, zg):
-            fake = gen([zs, zg], training=True)
-            with tf.GradientTape() as tape:
-                loss, wdist = wgan_gp_critic_loss(critic, real, fake, gp_weight)
-            c_opt.apply_gradients(zip(tape.gradient(loss, critic.trainable_variables),
-                                      critic.trainable_variables))
-            return wdist
-
-        @tf.function
-        def generator_step(zs, zg):
-            with tf.GradientTape() as tape:
-                loss = -tf.reduce_mean(critic(gen([zs, zg], training=True), training=True))
-            g_opt.apply_gradients(zip(tape.gradient(loss, gen.trainable_variables), gen.trainable_variables))
-            return loss
-
-        step = tf.Variable(0, dtype=tf.int64)
-        manager = resume(checkpoint_dir, generator=gen, critic=critic, g_opt=g_opt, c_opt=c_opt, step=step)
-        from .progress import progress
-        start = int(step.numpy())
-        loop = range(start, iterations)
-        if progress_desc is not None:
-            loop = progress(loop, total=iterations - start, desc=progress_desc)
-        for it in loop:
-            for _ in range(n_critic):
-                real = data[self.rng.integers(0, len(data), batch_size)]
-                wdist = critic_step(tf.constant(real), *map(tf.constant, self.noise(batch_size)))
-            gloss = generator_step(*map(tf.constant, self.noise(batch_size)))
-            self.history["critic_loss"].append(-float(wdist))
-            self.history["generator_loss"].append(float(gloss))
-            step.assign(it + 1)
-            if manager is not None and ((it + 1) % 200 == 0 or it + 1 == iterations):
-                manager.save()
+        history = training.fit(self, data, iterations, batch_size=batch_size, seed=self.seed,
+                               checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every,
+                               params=self.get_config(), desc=progress_desc or "",
+                               show_progress=progress_desc is not None)
+        self.history = {k: list(history.get(k, [])) for k in ("critic_loss", "generator_loss")}
+        self.train_seconds = float(history["seconds"])
+        self._sampling = None
         return self
 
-    def sample(self, n: int):
-        """``n`` generated sequences (n, steps, channels) in the standardised units."""
-        zs, zg = self.noise(n)
+    def sample(self, n: int, seed: int | None = None):
+        """``n`` generated sequences (n, steps, channels) in the standardised units.
+
+        Calls without ``seed`` continue one stream that restarts at ``(seed, "sample")`` after every
+        ``fit``, so a re-run that restores the trained model samples the same windows.
+        """
+        rng = self._sample_rng() if seed is None else np.random.default_rng(seed)
+        zs, zg = self.noise(n, rng)
         return self.generator.predict([zs, zg], verbose=0, batch_size=1024)
+
+    def _sample_rng(self):
+        if getattr(self, "_sampling", None) is None:
+            self._sampling = np.random.default_rng([self.seed, 2 ** 31])
+        return self._sampling
 
 
 def protocol_sets(raw, gan_iterations: int, length: int = 24, n_critic: int = 3, block: int = 5,
@@ -528,7 +558,9 @@ def protocol_sets(raw, gan_iterations: int, length: int = 24, n_critic: int = 3,
     Min-max scale, cut windows of ``length`` days, draw one real anchor day per window, and build
     the three generators' windows from the daily features: GARCH(1,1)-t, a block bootstrap, and a
     :class:`SequenceWGAN` trained for ``gan_iterations`` steps. Returns the scaled windows
-    ``{"real", "gan", "garch", "bootstrap"}`` (each (n, length, 6)) and the ``"scaler"``.
+    ``{"real", "gan", "garch", "bootstrap"}`` (each (n, length, 6)), the ``"scaler"`` and
+    ``"train_seconds"``: the GARCH fit's and the WGAN-GP's training time (the WGAN-GP's original one
+    when a re-run restores it).
     """
     raw = np.asarray(raw, dtype=np.float64)
     if raw.ndim != 2 or raw.shape[1] != len(FEATURES) or not np.isfinite(raw).all() or (raw <= 0).any():
@@ -544,12 +576,14 @@ def protocol_sets(raw, gan_iterations: int, length: int = 24, n_critic: int = 3,
     def scaled(paths):
         return scaler.transform(paths.reshape(-1, raw.shape[1])).reshape(paths.shape).astype(np.float32)
 
+    began = time.perf_counter()
     garch = garch_paths(fit_garch(daily[:, 0]), daily, anchors, length, seed=seed)
+    garch_seconds = time.perf_counter() - began
     boot = decode_paths(anchors, block_bootstrap(daily, n, steps, block, seed=seed))
     mean, sd = daily.mean(axis=0), daily.std(axis=0)
-    wgan = SequenceWGAN(steps, channels=daily.shape[1], seed=seed)
-    wgan.fit((daily_features(raw_windows) - mean) / sd, iterations=gan_iterations, n_critic=n_critic,
+    wgan = SequenceWGAN(steps, channels=daily.shape[1], seed=seed, n_critic=n_critic)
+    wgan.fit((daily_features(raw_windows) - mean) / sd, iterations=gan_iterations,
              checkpoint_dir=checkpoint_dir, progress_desc=progress_desc)
     gan = decode_paths(anchors, wgan.sample(n) * sd + mean)
     return {"real": real, "gan": scaled(gan), "garch": scaled(garch), "bootstrap": scaled(boot),
-            "scaler": scaler}
+            "scaler": scaler, "train_seconds": garch_seconds + wgan.train_seconds}

@@ -431,7 +431,7 @@ def fit(model, data, steps: int, *, batch_size: int = 64, seed: int = 0, checkpo
     for cb in callbacks:
         cb.on_train_begin(model, history, start)
     jit = getattr(model, "train_jit_compile", False) if jit_compile is None else bool(jit_compile)
-    compiled = tf.function(model.train_step, jit_compile=jit)
+    compiled = tf.function(model.train_step, jit_compile=jit, reduce_retracing=True)  # batches may vary in size
 
     def out_of_time():
         return max_seconds is not None and history["seconds"] >= max_seconds

@@ -177,22 +177,25 @@ def test_noise_has_the_calibrated_scale():
     assert abs(out.mean()) < 0.01
 
 
-def test_fit_private_and_plain_resume(tmp_path, tiny_regression):
+def test_fit_private_and_plain(tmp_path, tiny_regression):
+    """Exact resume is tested in tests/test_training_ports.py; here the history and a re-run."""
     model, loss_fn, x, y = tiny_regression
     spec = privacy.PrivacySpec(clip_norm=1.0, noise_multiplier=1.0, delta=1e-5)
-    history = privacy.fit(loss_fn, model.trainable_variables, (x, y), 6, 4, privacy=spec,
+    history = privacy.fit(loss_fn, [model], (x, y), 6, 4, privacy=spec,
                           checkpoint_dir=tmp_path / "ck", progress_desc=None)
-    assert len(history["loss"]) == 6 and history["sample_rate"] == 0.25
+    assert len(history["loss"]) == 6 and history["sample_rate"] == 0.25 and history["steps"] == 6
     assert history["epsilon"] == pytest.approx(privacy.epsilon(1.0, 0.25, 6, 1e-5))
-    again = privacy.fit(loss_fn, model.trainable_variables, (x, y), 6, 4, privacy=spec,
+    weights = model.get_weights()
+    again = privacy.fit(loss_fn, [model], (x, y), 6, 4, privacy=spec,
                         checkpoint_dir=tmp_path / "ck", progress_desc=None)
-    assert again["resumed_from_step"] == 6 and again["loss"] == []
+    assert again["loss"] == history["loss"] and again["seconds"] == history["seconds"]   # restored, not retrained
+    for a, b in zip(model.get_weights(), weights):
+        np.testing.assert_array_equal(a, b)
     before = np.mean(np.asarray(loss_fn(x, y)))
-    plain = privacy.fit(loss_fn, model.trainable_variables, (x, y), 60, 4, learning_rate=1e-2,
-                        progress_desc=None)
+    plain = privacy.fit(loss_fn, [model], (x, y), 60, 4, learning_rate=1e-2, progress_desc=None)
     assert "epsilon" not in plain and np.mean(np.asarray(loss_fn(x, y))) < before
     with pytest.raises(ValueError, match="same length"):
-        privacy.fit(loss_fn, model.trainable_variables, (x, y[:3]), 1, 2)
+        privacy.fit(loss_fn, [model], (x, y[:3]), 1, 2)
 
 
 def test_cvae_losses_and_samples():
