@@ -9,7 +9,6 @@ Course machinery (running a notebook and keeping what it measured)
 - ``profiles``      every notebook's parameters and smoke / lab / full values, declared once
 - ``files``         atomic writing of JSON, arrays, models and figures
 - ``progress``      progress bars for loops and Keras training (plain text in CI)
-- ``checkpoints``   resumable training state
 - ``plots``         image grids, training curves and learning curves
 - ``exercises``     check / hint / solution exercises, one module per notebook
 - ``course``        headless runs, student editions and sweeps; ``__main__`` is the command line
