@@ -18,7 +18,13 @@ from labkit.run import meets
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 STEMS = sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 
-KNOWN_MISSES: dict[str, dict[str, str]] = {}   # none at present
+KNOWN_MISSES: dict[str, dict[str, str]] = {
+    "10_beyond_gans": {
+        "text_perplexity_transformer": "on ~200 training tickets the small transformer does not beat a "
+                                       "discounted bigram on held-out perplexity (lab run: 19.0 vs 18.7); "
+                                       "said in the notebook",
+    },
+}
 
 
 def _record(stem):
