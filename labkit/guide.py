@@ -35,6 +35,8 @@ PREREQUISITES = {
     "07_faces": {"needs": ["04_gan"], "uses_outputs": [], "path": "deep dive"},
     "08_finance": {"needs": ["02_data_preparation", "04_gan"], "uses_outputs": [], "path": "deep dive"},
     "09_privacy": {"needs": ["04_gan", "05_vae"], "uses_outputs": [], "path": "core"},
+    "10_beyond_gans": {"needs": ["03_augmentation", "04_gan", "05_vae"], "uses_outputs": ["04_gan", "05_vae"],
+                       "path": "deep dive"},
 }
 
 
@@ -50,6 +52,7 @@ NOTEBOOK_SECTIONS = {
     "08_finance": ["(unnumbered)", "11.3.2", "11.4.2.3"],
     "09_privacy": ["11.2.1", "11.4.1", "11.4.1.1", "11.4.1.2", "11.4.1.3", "11.4.2", "11.4.2.2", "11.4.2.3",
                    "11.5"],
+    "10_beyond_gans": ["11.3.1", "11.4.2", "11.4.2.1"],
 }
 
 
@@ -236,6 +239,12 @@ LESSONS = [
      ["mia_auc_overfit", "mia_auc_regularised", "dp_utility_drop"],
      "an over-fitted generator gave its training digits away although it made no pixel copies; caught by "
      "a membership-inference attack, not by distance summaries"),
+    ("10_beyond_gans", "diffusion (latent and pixel), VAE-GAN, a small transformer",
+     "the generators that followed the chapter, on the same yardsticks",
+     ["fid_diffusion", "fid_pixel_diffusion", "tstr_accuracy_diffusion", "text_perplexity_transformer",
+      "text_perplexity_ngram"],
+     "pixel-space diffusion is too slow for a CPU and a small transformer on a few hundred texts does not "
+     "beat an n-gram model; caught by comparing at equal training time and on held-out perplexity"),
 ]
 
 

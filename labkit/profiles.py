@@ -328,6 +328,32 @@ NOTEBOOKS: dict[str, Notebook] = {
             synthetic_size=count(500, 3000, 10000, at_least=100),
         ),
         rules=(_overfit_set_within_pool,)),
+    "10_beyond_gans": Notebook(
+        parameters=dict(
+            vae_steps=count(30, 1200, 4000),
+            diffusion_steps=count(40, 1600, 6000),
+            sampling_steps=count(10, 20, 50),
+            guidance=number(0.5, 0.5, 0.5, at_least=0.0, at_most=20.0),
+            vaegan_steps=count(30, 1000, 4000),
+            text_steps=count(20, 330, 2000),
+        ),
+        fixed=dict(
+            pixel_max_steps=count(10, 100000, 100000),
+            latent_dim=count(16, 16, 16),
+            unet_width=count(16, 16, 32),
+            batch_size=count(100, 100, 100),
+            latent_batch_size=count(256, 256, 256),
+            classifier_epochs=count(1, 6, 10),
+            eval_samples=count(200, 1000, 1000),
+            saved_samples=count(200, 5000, 5000),
+            pixel_sampling_steps=count(5, 10, 50),
+            steps_grid=counts([5, 10], [5, 10, 20, 50], [5, 10, 20, 50, 100]),
+            guidance_grid=numbers([0.0, 1.0], [0.0, 0.5, 1.0, 2.0, 4.0], [0.0, 0.5, 1.0, 2.0, 4.0], at_least=0.0, at_most=20.0),
+            tstr_steps=count(20, 625, 1250),
+            text_per_class=count(5, 50, 100),
+            collapse_generations=count(3, 10, 20),
+            collapse_samples=count(200, 500, 500),
+        )),
 }
 
 
