@@ -11,8 +11,9 @@ Membership inference (Shokri et al. 2017; for generators: Hayes et al. 2019, Che
 Differential privacy (Abadi et al. 2016): :func:`per_example_gradients`, :func:`clip_per_example`
 and :func:`noisy_mean` are DP-SGD's three steps; :class:`DPSGD` is a :class:`labkit.training.Model`
 whose ``train_step`` is one DP-SGD update on a Poisson-subsampled batch, its noise keyed by
-``(seed, step)``, and :func:`fit` trains it (exact resume, history kept). Privacy accounting is done by Google's ``dp_accounting`` library (:func:`epsilon`,
-:func:`noise_for_epsilon`), never by a home-made bound.
+``(seed, step)``, and :func:`fit` trains it (exact resume, history kept). Privacy accounting is
+done by Google's ``dp_accounting`` library (:func:`epsilon`, :func:`noise_for_epsilon`), never by a
+home-made bound.
 
 The generator under attack in notebook 09 is the small conditional VAE of :mod:`labkit.vae`
 (:func:`~labkit.vae.build_cvae`, :func:`~labkit.vae.cvae_losses`); its labelled samples feed a

@@ -430,7 +430,8 @@ class ConditionalTabularGAN:
                                checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every * per_epoch,
                                params=params, desc=progress_desc or "", show_progress=progress_desc is not None)
         # one value per epoch (its last step), as CTGAN reports
-        self.history = {k: list(history.get(k, []))[per_epoch - 1::per_epoch] for k in ("critic_loss", "generator_loss")}
+        self.history = {k: list(history.get(k, []))[per_epoch - 1::per_epoch]
+                        for k in ("critic_loss", "generator_loss")}
         self.train_seconds = prepare_seconds + float(history["seconds"])     # steps: the original time
         self.rng = np.random.default_rng([self.seed, 2 ** 31])
         return self
