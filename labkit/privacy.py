@@ -335,15 +335,6 @@ class DPSGD(training.Model):
         batch (plain) gradient norm."""
         import tensorflow as tf
 
-        if getattr(self, "_update", None) is None:
-            # Poisson batches vary in size: one graph for every size, not one per size
-            self._update = tf.function(self.update, reduce_retracing=True)
-        return self._update(batch)
-
-    def update(self, batch):
-        """The update itself (see :meth:`train_step`)."""
-        import tensorflow as tf
-
         variables = self.trained_variables
         if self.private:
             grads, norms = dp_gradients(self.loss_fn, variables, batch, float(self.privacy.clip_norm),
