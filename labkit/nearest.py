@@ -65,7 +65,8 @@ def as_rows(x, name: str = "rows", min_rows: int = 1) -> np.ndarray:
 
 def paired_rows(a, b, names=("query", "reference"), min_rows: int = 1, feature_map=None):
     """Two sets of rows (see :func:`as_rows`, after ``feature_map``) with the same number of features."""
-    a, b = (as_rows(x if feature_map is None else feature_map(x), name, min_rows) for x, name in zip((a, b), names))
+    a, b = (as_rows(x if feature_map is None else feature_map(x), name, min_rows)
+            for x, name in zip((a, b), names))
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"{names[0]} and {names[1]} must have the same number of features, "
                          f"got {a.shape[1]} and {b.shape[1]}")

@@ -11,8 +11,9 @@ Membership inference (Shokri et al. 2017; for generators: Hayes et al. 2019, Che
 Differential privacy (Abadi et al. 2016): :func:`per_example_gradients`, :func:`clip_per_example`
 and :func:`noisy_mean` are DP-SGD's three steps; :class:`DPSGD` is a :class:`labkit.training.Model`
 whose ``train_step`` is one DP-SGD update on a Poisson-subsampled batch, its noise keyed by
-``(seed, step)``, and :func:`fit` trains it (exact resume, history kept). Privacy accounting is done by Google's ``dp_accounting`` library (:func:`epsilon`,
-:func:`noise_for_epsilon`), never by a home-made bound.
+``(seed, step)``, and :func:`fit` trains it (exact resume, history kept). Privacy accounting is
+done by Google's ``dp_accounting`` library (:func:`epsilon`, :func:`noise_for_epsilon`), never by a
+home-made bound.
 
 The generator under attack in notebook 09 is the small conditional VAE of :mod:`labkit.vae`
 (:func:`~labkit.vae.build_cvae`, :func:`~labkit.vae.cvae_losses`); its labelled samples feed a
@@ -332,15 +333,6 @@ class DPSGD(training.Model):
     def train_step(self, batch):
         """One (DP-)SGD update; returns the mean loss and the mean per-example (private) or the
         batch (plain) gradient norm."""
-        import tensorflow as tf
-
-        if getattr(self, "_update", None) is None:
-            # Poisson batches vary in size: one graph for every size, not one per size
-            self._update = tf.function(self.update, reduce_retracing=True)
-        return self._update(batch)
-
-    def update(self, batch):
-        """The update itself (see :meth:`train_step`)."""
         import tensorflow as tf
 
         variables = self.trained_variables

@@ -204,6 +204,12 @@ def pack(rows, pac: int):
     return tf.reshape(rows, (-1, pac * rows.shape[-1]))
 
 
+def gumbel_uniforms(rng, shape) -> np.ndarray:
+    """Uniform draws in [1e-8, 1) as float32 for :func:`activate`'s Gumbel noise. Drawn in float32:
+    a float64 draw rounded to float32 can become exactly 1, whose Gumbel value is infinite."""
+    return np.maximum(rng.random(shape, dtype=np.float32), np.float32(1e-8))
+
+
 def activate(raw, spans, uniforms, hard: bool = False):
     """A generator's raw output -> a row of the transformed table: tanh for the alpha of each
     numeric column, Gumbel-softmax (temperature 0.2) for each one-hot span (``hard``: its one-hot
@@ -395,7 +401,7 @@ class ConditionalTabularGAN:
         cond, mask, rows = self._sample_condition(batch_size, rng=rng)
         width = self.transformer.width
         z = rng.standard_normal((2, batch_size, self.noise_dim), dtype=np.float32)
-        u = rng.uniform(1e-8, 1.0, (2, batch_size, width)).astype(np.float32)
+        u = gumbel_uniforms(rng, (2, batch_size, width))
         return data[rows], cond, mask, z[0], z[1], u[0], u[1]
 
     def fit(self, frame: pd.DataFrame, epochs: int = 50, batch_size: int = 500, learning_rate: float = 2e-4,
@@ -430,14 +436,15 @@ class ConditionalTabularGAN:
                                checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every * per_epoch,
                                params=params, desc=progress_desc or "", show_progress=progress_desc is not None)
         # one value per epoch (its last step), as CTGAN reports
-        self.history = {k: list(history.get(k, []))[per_epoch - 1::per_epoch] for k in ("critic_loss", "generator_loss")}
+        self.history = {k: list(history.get(k, []))[per_epoch - 1::per_epoch]
+                        for k in ("critic_loss", "generator_loss")}
         self.train_seconds = prepare_seconds + float(history["seconds"])     # steps: the original time
         self.rng = np.random.default_rng([self.seed, 2 ** 31])
         return self
 
     def _generate(self, n, cond):
         z = np.concatenate([self.rng.standard_normal((n, self.noise_dim)).astype(np.float32), cond], 1)
-        u = self.rng.uniform(1e-8, 1.0, (n, self.transformer.width)).astype(np.float32)
+        u = gumbel_uniforms(self.rng, (n, self.transformer.width))
         raw = self.generator(tf.constant(z), training=False)
         return self.transformer.inverse_transform(activate(raw, self.transformer.spans, u, hard=True).numpy())
 

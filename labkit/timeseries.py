@@ -438,10 +438,10 @@ class SequenceWGAN(training.Model):
     a dense score. Gradient penalty as in Gulrajani et al. (2017).
 
     One training step (:meth:`train_step`) is ``n_critic`` critic updates and one generator update.
-    Its randomness — the real windows of each critic update and every noise vector, drawn by
-    :meth:`draw_batch`, and the penalty's mixing weights — comes from ``(seed, step)``, so :meth:`fit` (the
-    :func:`labkit.training.fit` contract) resumes a checkpointed run exactly, and a re-run restores
-    the trained model with its loss history and training seconds.
+    Its randomness comes from ``(seed, step)``: the real windows of each critic update and every
+    noise vector from :meth:`draw_batch`, the penalty's mixing weights from ``random_seed``. So
+    :meth:`fit` (the :func:`labkit.training.fit` contract) resumes a checkpointed run exactly, and a
+    re-run restores the trained model with its loss history and training seconds.
     """
 
     def __init__(self, steps: int, channels: int = 5, noise_dim: int = 8, global_dim: int = 8,

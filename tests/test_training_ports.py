@@ -86,6 +86,14 @@ def _ctgan(folder, epochs):
                      progress_desc=None)
 
 
+def test_gumbel_uniforms_never_reach_one():
+    """A uniform of exactly 1 gives an infinite Gumbel value and NaN weights (a float64 draw cast
+    to float32 rounds to 1 about once in 3e7 draws: every lab-profile run)."""
+    u = tb.gumbel_uniforms(np.random.default_rng(0), (4_000_000,))
+    assert u.dtype == np.float32 and u.min() >= 1e-8 and u.max() < 1.0
+    assert np.isfinite(-np.log(-np.log(u))).all()
+
+
 def test_tabular_gan_interrupted_and_resumed_equals_uninterrupted(tmp_path):
     whole = _ctgan(tmp_path / "whole", 3)
     _ctgan(tmp_path / "split", 1)                           # interrupted after one epoch (6 steps)
