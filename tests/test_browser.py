@@ -79,26 +79,32 @@ def _stop(server, log, grace=30):
         log.close()
 
 
-def test_widget_slider_drives_the_figure(jupyterlab):
+def _in_browser(server, drive, failure_png):
+    """Open Chromium on the served notebook and run ``drive(page, url, token)``; on failure save a
+    screenshot and print the end of JupyterLab's log."""
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
             pytest.fail("Chromium is missing in CI: .ci/run installs the Debian package 'chromium'")
         pytest.skip("Debian's Chromium is not installed (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
-    url, token, log = jupyterlab
+    url, token, log = server
     ARTEFACTS.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         try:
-            _drive(page, url, token)
+            drive(page, url, token)
         except Exception:
-            page.screenshot(path=str(ARTEFACTS / "failure.png"), full_page=True)
+            page.screenshot(path=str(ARTEFACTS / failure_png), full_page=True)
             print("JupyterLab log:\n" + log.read_text()[-3000:])
             raise
         finally:
             browser.close()
+
+
+def test_widget_slider_drives_the_figure(jupyterlab):
+    _in_browser(jupyterlab, _drive, "failure.png")
 
 
 def _wait_for_widget(page, interact, started_within, timeout):
@@ -190,25 +196,7 @@ def jupyterlab_00(tmp_path):
 
 def test_start_here_shows_map_and_glossary(jupyterlab_00):
     """Notebook 00 in JupyterLab: the course map and the glossary render, and the search box filters."""
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI"):
-            pytest.fail("Chromium is missing in CI: .ci/run installs the Debian package 'chromium'")
-        pytest.skip("Debian's Chromium is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    url, token, log = jupyterlab_00
-    ARTEFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        try:
-            _drive_start_here(page, url, token)
-        except Exception:
-            page.screenshot(path=str(ARTEFACTS / "failure_00.png"), full_page=True)
-            print("JupyterLab log:\n" + log.read_text()[-3000:])
-            raise
-        finally:
-            browser.close()
+    _in_browser(jupyterlab_00, _drive_start_here, "failure_00.png")
 
 
 def _accept_kernel_dialog(page):
