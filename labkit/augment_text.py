@@ -19,7 +19,6 @@ All functions take a ``numpy.random.Generator`` so that results are reproducible
 """
 from __future__ import annotations
 
-import csv
 import re
 from collections import Counter, defaultdict
 from pathlib import Path

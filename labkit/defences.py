@@ -130,7 +130,6 @@ def adversarial_training(model, x, y, eps: float = 0.3, epochs: int = 10, attack
     curriculum that helps small models start learning). The loss is
     ``clean_weight * L(x) + (1 - clean_weight) * L(x_adv)``. Returns a history dict.
     """
-    tf = _tf()
     x, y = _check_training_args(x, y, epochs, batch_size, eps)
     if attack not in ("pgd", "fgsm"):
         raise ValueError(f"attack = {attack!r} must be 'pgd' or 'fgsm'")
@@ -195,7 +194,6 @@ def gradient_regularisation_training(model, x, y, weight: float = 1.0, epochs: i
     A small input gradient means a small first-order change of the loss for any small perturbation;
     nothing is said about large ones. Needs second derivatives (a tape inside a tape).
     """
-    tf = _tf()
     x, y = _check_training_args(x, y, epochs, batch_size)
     if not (np.isscalar(weight) and weight >= 0):
         raise ValueError(f"weight = {weight!r} must be a number >= 0")

@@ -109,8 +109,6 @@ def reference_classifier(run_or_dir, x_train, y_train, epochs: int = 6, batch_si
     whether the model was trained or loaded, Python/NumPy/TensorFlow are re-seeded with ``seed``
     before returning. The returned model carries ``model.cache_path`` and ``model.was_cached``.
     """
-    import keras
-
     from .run import seed_everything
 
     x = as_images(x_train, "x_train")

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import files
+from . import run as _run
 
 NAME_RE = re.compile(r"\d\d_[a-z0-9_]+")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -199,9 +200,7 @@ def meets(value, target: dict) -> bool:
     value = number(value)
     if value is None:
         return False
-    limit = target["value"]
-    return {">=": value >= limit, "<=": value <= limit, ">": value > limit,
-            "<": value < limit, "==": value == limit}[target["op"]]
+    return _run.meets(value, target)
 
 
 def load_record(path: Path, root: Path, budget: Budget) -> dict:

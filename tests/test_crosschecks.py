@@ -246,7 +246,6 @@ def test_column_pair_trends_match_sdmetrics(quality_scores, name):
     import pandas as pd
 
     from labkit import table_metrics as tm
-    from labkit import tabular as tb
 
     spec, ours, theirs, folder = quality_scores
     sdm = theirs[name]["every_pair"]

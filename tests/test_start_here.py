@@ -2,7 +2,6 @@
 import re
 
 import nbformat
-import pandas as pd
 import pytest
 
 from labkit import course, guide
