@@ -262,7 +262,8 @@ def _code_text(obj) -> str:
 
 
 def code_fingerprint(model) -> str:
-    """A hash of the code that trains ``model``: its classes, its layers' classes and their modules."""
+    """A hash of the code that trains ``model``: its classes, its layers' classes and their modules,
+    and the code of functions stored as attributes of the model or its layers (e.g. a loss)."""
     layers = model._flatten_layers(include_self=True, recursive=True) \
         if hasattr(model, "_flatten_layers") else [model]
     classes = {c for layer in layers for c in type(layer).__mro__}
@@ -277,6 +278,10 @@ def code_fingerprint(model) -> str:
         path = getattr(sys.modules.get(name), "__file__", None)
         if path and name != "__main__" and Path(path).is_file():
             h.update(Path(path).read_bytes())
+    for layer in layers:  # functions handed to a model (a learner's loss, a penalty) train too
+        for attr, value in sorted(vars(layer).items()):
+            if inspect.isfunction(value) or inspect.ismethod(value):
+                h.update(f"{attr}\n{_code_text(value)}".encode())
     return h.hexdigest()
 
 

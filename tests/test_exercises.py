@@ -48,3 +48,30 @@ def test_checker_message_is_shown():
     e = Exercise("qx", "p", checker, ("h",), "s", 1)
     assert e.check(2).message == "think again"
     assert call(lambda: 3) == 3
+
+
+def test_use_hands_on_the_learners_function_only_when_it_passes(capsys):
+    def reference(x):
+        return x + 1
+
+    def checker(fn):
+        if call(fn, 1) != 2:
+            raise Incorrect("not x + 1")
+
+    ex = Exercise("q9", "add one", checker, ("hint",), "return x + 1", reference)
+
+    def mine(x):
+        return 1 + x
+
+    def wrong(x):
+        return x
+
+    def blank(x):
+        return ____
+
+    assert ex.use(mine, "adder") is mine
+    assert "your adder" in capsys.readouterr().out
+    assert ex.use(wrong, "adder") is reference
+    assert "reference adder (yours is incorrect)" in capsys.readouterr().out
+    assert ex.use(blank, "adder") is reference
+    assert "not attempted" in capsys.readouterr().out

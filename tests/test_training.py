@@ -205,3 +205,20 @@ def test_stylegan_resumes_exactly(tmp_path):
 
     faces = np.random.default_rng(0).uniform(size=(16, 32, 32)).astype("float32")
     _resume_matches(make, faces, 5, 3, tmp_path, batch_size=4)
+
+
+def test_code_fingerprint_sees_a_changed_function_attribute():
+    """A learner's loss handed to a model joins the key: another loss never resumes old weights."""
+    def loss_a(x):
+        return x * 2
+
+    def loss_b(x):
+        return x * 3
+
+    class M(training.Model):
+        def __init__(self, loss):
+            super().__init__()
+            self.loss_fn = loss
+
+    assert training.code_fingerprint(M(loss_a)) != training.code_fingerprint(M(loss_b))
+    assert training.code_fingerprint(M(loss_a)) == training.code_fingerprint(M(loss_a))

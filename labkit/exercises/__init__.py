@@ -7,7 +7,9 @@ In a notebook::
         return ____            # replace ____ with your code
     ex.q2.check(episode_returns)
 
-An untouched exercise (still ``____``) reports "not attempted" instead of failing, so a notebook
+Where the answer is a piece of a model that later cells train (a loss, a penalty), the notebook
+hands it on with ``fn = ex.q1.use(my_fn, "generator loss")``: the learner's function when it
+passes, the reference otherwise (and one printed line says which). An untouched exercise (still ``____``) reports "not attempted" instead of failing, so a notebook
 runs top to bottom before the student has written anything. Each notebook's exercises live in
 ``labkit/exercises/nbNN.py`` as a list ``EXERCISES``.
 """
@@ -111,6 +113,20 @@ class Exercise:
         except Exception as err:  # noqa: BLE001 - a student's code may raise anything
             return CheckResult(self.name, "incorrect", f"your code raised {type(err).__name__}: {err}")
         return CheckResult(self.name, "correct", "")
+
+    def use(self, answer, what: str = "function"):
+        """What the next cells train with: ``answer`` when it passes :meth:`check`, else the reference.
+
+        Prints the check's outcome and, in one line, which of the two is used, e.g.
+        ``fn = ex.q1.use(generator_loss, "generator loss")``.
+        """
+        result = self.check(answer)
+        print(repr(result))
+        if result:
+            print(f"-> the next cells train with your {what}")
+            return answer
+        print(f"-> the next cells train with the reference {what} (yours is {result.status})")
+        return self.reference
 
     def hint(self, level: int = 1) -> str:
         """Hint number ``level`` (1 = gentlest)."""
