@@ -237,7 +237,11 @@ def _drive_start_here(page, url, token):
     search.fill("隐私")
     explorer = page.locator(".widget-vbox").filter(has=search).first
     explorer.locator("table:has-text('差分隐私')").wait_for(timeout=30_000)
-    filtered = explorer.locator("table tbody tr").count()
+    for _ in range(60):                          # the full table is replaced once the filter has run
+        filtered = explorer.locator("table tbody tr").count()
+        if filtered < rows:
+            break
+        page.wait_for_timeout(500)
     assert 0 < filtered < rows, f"the search kept {filtered} of {rows} rows"
     explorer.scroll_into_view_if_needed()
     page.screenshot(path=str(ARTEFACTS / "start_here_search.png"))

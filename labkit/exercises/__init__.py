@@ -123,9 +123,9 @@ class Exercise:
         result = self.check(answer)
         print(repr(result))
         if result:
-            print(f"-> the next cells train with your {what}")
+            print(f"-> the next cells use your {what}")
             return answer
-        print(f"-> the next cells train with the reference {what} (yours is {result.status})")
+        print(f"-> the next cells use the reference {what} (yours is {result.status})")
         return self.reference
 
     def hint(self, level: int = 1) -> str:
