@@ -112,3 +112,13 @@ def test_bad_parameter_fails_in_first_cell(tmp_path, params, name):
                                    cwd=str(NOTEBOOKS), progress_bar=False)
     assert err.value.ename == "ParameterError" and f"'{name}'" in err.value.evalue
     assert err.value.exec_count <= 3       # the setup cell right after the parameters
+
+
+def test_the_set_up_cell_is_at_most_six_lines():
+    import nbformat
+
+    from conftest import NOTEBOOKS
+
+    cells = nbformat.read(NOTEBOOKS / "01_dataset_types.ipynb", as_version=4).cells
+    setup = cells[[i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", [])][0] + 1]
+    assert 'labkit.start("01_dataset_types", globals())' in setup.source and len(setup.source.splitlines()) <= 6

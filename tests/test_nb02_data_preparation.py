@@ -82,3 +82,13 @@ def test_smoke_run_records_the_contract(smoke_run):
     assert sizes == sorted(sizes) and len(sizes) >= 3
     assert m["learning_curve"][-1][1] > m["learning_curve"][0][1]
     assert (outdir / "learning_curve.png").exists()
+
+
+def test_the_set_up_cell_is_at_most_six_lines():
+    import nbformat
+
+    from conftest import NOTEBOOKS
+
+    cells = nbformat.read(NOTEBOOKS / "02_data_preparation.ipynb", as_version=4).cells
+    setup = cells[[i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", [])][0] + 1]
+    assert 'labkit.start("02_data_preparation", globals())' in setup.source and len(setup.source.splitlines()) <= 6

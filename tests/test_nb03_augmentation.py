@@ -369,3 +369,13 @@ def test_smoke_run_records_contract(smoke_run):
     assert metrics["targets"]["audio_noisy_gain"] == {"op": ">=", "value": 0.3}
     for name in ("image_ops", "image_accuracy", "text_accuracy", "audio_accuracy", "throughput"):
         assert (outdir / f"{name}.png").exists(), name
+
+
+def test_the_set_up_cell_is_at_most_six_lines():
+    import nbformat
+
+    from conftest import NOTEBOOKS
+
+    cells = nbformat.read(NOTEBOOKS / "03_augmentation.ipynb", as_version=4).cells
+    setup = cells[[i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", [])][0] + 1]
+    assert 'labkit.start("03_augmentation", globals())' in setup.source and len(setup.source.splitlines()) <= 6
