@@ -237,15 +237,116 @@ def test_audio_bad_input():
 # reference-passes / blank-is-not-attempted: tests/test_exercises.py covers every notebook
 
 
-def test_exercises_reject_wrong_answers():
+def _cell(text):
+    import nbformat
+
+    from conftest import NOTEBOOKS
+
+    nb = nbformat.read(NOTEBOOKS / "03_augmentation.ipynb", as_version=4)
+    hits = [c.source for c in nb.cells if c.cell_type == "code" and text in c.source]
+    assert len(hits) == 1, text
+    return hits[0]
+
+
+def test_q1_and_q3_reject_a_wrong_label_and_their_cells_hold_no_answer():
     from labkit.exercises import nb03
 
     ex = load("03")
-    wrong = dict(nb03.DIGIT_AUGMENTATIONS, **{"mirror left-right (horizontal flip)": "keeps"})
+    wrong = dict(ex.q1.reference, **{"mirror left-right (horizontal flip)": "keeps"})
     assert ex.q1.check(wrong).status == "incorrect"
-    assert ex.q4.check(lambda s, n, snr: n).status == "incorrect"
-    assert ex.q4.check(lambda s, n, snr: labkit.____).status == "not attempted"
+    assert ex.q1.check(dict.fromkeys(nb03.DIGIT_AUGMENTATIONS, "keeps")).status == "incorrect"
+    wrong = dict(ex.q3.reference, **{"speaker is a child or an adult: pitch shift by 7 semitones": "keeps"})
+    assert ex.q3.check(wrong).status == "incorrect"
+    assert ex.q3.check(dict.fromkeys(nb03.TASK_AUGMENTATIONS, "keeps")).status == "incorrect"
+    for text, items in (("ex.q1.check(answer)", nb03.DIGIT_AUGMENTATIONS),
+                        ("ex.q3.check(answer)", nb03.TASK_AUGMENTATIONS)):
+        cell = _cell(text)
+        assert all(item in cell for item in items)
+        assert ': "keeps"' not in cell and ': "changes"' not in cell and "AUGMENTATIONS" not in cell
+    assert isinstance(nb03.DIGIT_AUGMENTATIONS, tuple) and isinstance(nb03.TASK_AUGMENTATIONS, tuple)
+
+
+def test_q2_rejects_one_blind_operation_and_an_order_dependent_one():
+    ex = load("03")
     assert ex.q2.check(["random_swap"]).status == "incorrect"
+    assert ex.q2.check(["random_swap", "reorder_clauses", "synonym_replacement"]).status == "incorrect"
+    assert ex.q2.check("random_swap").status == "incorrect"
+
+
+def test_q4_rejects_unscaled_noise_a_power_ratio_without_root_and_new_noise():
+    ex = load("03")
+    assert ex.q4.check(lambda s, n, snr: n).status == "incorrect"
+    no_root = lambda s, n, snr: n * np.mean(s ** 2) / (np.mean(n ** 2) * 10 ** (snr / 10))
+    assert ex.q4.check(no_root).status == "incorrect"
+    amplitude_db = lambda s, n, snr: n * np.sqrt(np.mean(s ** 2) / np.mean(n ** 2)) / 10 ** (snr / 10)
+    assert ex.q4.check(amplitude_db).status == "incorrect"
+    fresh = lambda s, n, snr: load("03").q4.reference(s, np.random.default_rng(9).standard_normal(len(n)), snr)
+    assert ex.q4.check(fresh).status == "incorrect"
+    assert ex.q4.check(lambda s, n, snr: labkit.____).status == "not attempted"
+
+
+def _noisy_training_set(answer_source):
+    """Run the notebook's q4 cell with ``answer_source`` as the learner's return line, then the cell that
+    builds the noise-augmented training set; return (calls made while building, the set, the clean set)."""
+    from labkit.exercises import nb03
+
+    calls = []
+
+    def counted(signal, noise, snr_db):
+        calls.append(snr_db)
+        return nb03.noise_for_snr(signal, noise, snr_db)
+
+    a_train, a_y_train = audio.make_signals(2, rng=0)
+    namespace = dict(ex=load("03"), counted=counted, np=np, a_train=a_train, a_y_train=a_y_train, seed=0)
+    q4 = _cell('ex.q4.use(noise_for_snr, "noise scaling")')
+    lines = q4.splitlines()
+    assert lines[1].strip().startswith("return ____")
+    exec("\n".join([lines[0], f"    return {answer_source}"] + lines[2:]), namespace)
+    calls.clear()                                   # forget the checker's calls
+    exec(_cell("a_train_aug = np.concatenate("), namespace)
+    return calls, namespace["a_train_aug"], a_train
+
+
+def test_the_learners_noise_scaling_builds_the_noisy_training_set(capsys):
+    calls, augmented, clean = _noisy_training_set("counted(signal, noise, snr_db)")
+    assert "your noise scaling" in capsys.readouterr().out
+    assert len(calls) == 2 * len(clean) and all(-5 <= snr <= 20 for snr in calls)
+    n = len(clean)
+    for copy in (1, 2):
+        got = [audio.snr_db(c, a) for c, a in zip(clean, augmented[copy * n:(copy + 1) * n])]
+        assert np.allclose(got, calls[(copy - 1) * n:copy * n], atol=0.01)
+    wrong_calls, _, _ = _noisy_training_set("counted(signal, noise, snr_db) * 0 + noise")
+    assert "reference noise scaling" in capsys.readouterr().out and wrong_calls == []
+
+
+def test_the_notebooks_pipeline_matches_labkits_augment_dataset(digits):
+    """The pipeline written in the notebook and labkit.augment.augment_dataset (used to time it) agree."""
+    import keras
+    import tensorflow as tf
+
+    source = _cell("def augmented_batches(").replace("labkit.show_source(augment.apply_layers)", "")
+    namespace = dict(tf=tf, augment=augment)
+    exec(source, namespace)
+    labels = np.arange(len(digits))
+
+    def layers():
+        return [augment.random_affine_layer(20.0, 0.15, 0.1), keras.layers.RandomContrast(0.2, value_range=(0, 1))]
+
+    ours = namespace["augmented_batches"](digits, labels, layers(), batch_size=8, seed=3)
+    theirs = augment.augment_dataset(digits, labels, layers(), batch_size=8, seed=3, repeat=True)
+    for (x1, y1), (x2, y2) in zip(ours.take(4), theirs.take(4)):
+        assert np.array_equal(y1.numpy(), y2.numpy()) and np.allclose(x1.numpy(), x2.numpy(), atol=1e-6)
+
+
+def test_the_notebooks_training_layers_are_labkits_fused_image_layers(digits):
+    import keras
+
+    namespace = dict(augment=augment, keras=keras, np=np, x_train=digits, seed=0)
+    exec(_cell("def training_layers(").split("sliders = {")[0], namespace)
+    kw = dict(rotation=20.0, zoom=0.15, translation=0.10, contrast=0.2)
+    ours = augment.augment_images(digits, namespace["training_layers"](**kw), seed=5)
+    theirs = augment.augment_images(digits, augment.image_layers(**kw, fused=True), seed=5)
+    assert np.allclose(ours, theirs, atol=1e-6)
 
 
 # -- the notebook -------------------------------------------------------------------------------
@@ -264,6 +365,17 @@ def test_smoke_run_records_contract(smoke_run):
             assert 0.0 <= values[name] <= 1.0, name
     assert values["aug_images_per_s"] > 0 and values["aug_speedup_vs_loop"] > 0
     assert metrics["targets"]["image_shifted_gain"] == {"op": ">=", "value": 0.05}
-    assert metrics["targets"]["aug_speedup_vs_loop"] == {"op": ">=", "value": 3.0}
+    assert metrics["targets"]["aug_speedup_vs_loop"] == {"op": ">=", "value": 2.0}
+    assert metrics["targets"]["audio_noisy_gain"] == {"op": ">=", "value": 0.3}
     for name in ("image_ops", "image_accuracy", "text_accuracy", "audio_accuracy", "throughput"):
         assert (outdir / f"{name}.png").exists(), name
+
+
+def test_the_set_up_cell_is_at_most_six_lines():
+    import nbformat
+
+    from conftest import NOTEBOOKS
+
+    cells = nbformat.read(NOTEBOOKS / "03_augmentation.ipynb", as_version=4).cells
+    setup = cells[[i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", [])][0] + 1]
+    assert 'labkit.start("03_augmentation", globals())' in setup.source and len(setup.source.splitlines()) <= 6

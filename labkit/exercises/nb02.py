@@ -26,18 +26,29 @@ def standardise(train, test):
     return (train - mean) / sd, (test - mean) / sd
 
 
+def _standardise_ddof(train, test, ddof):
+    mean, sd = train.mean(axis=0), train.std(axis=0, ddof=ddof)
+    return (train - mean) / sd, (test - mean) / sd
+
+
 def _check_standardise(function):
+    """Either standard deviation is accepted: the population one (ddof=0, NumPy's and scikit-learn's
+    default) or the sample one (ddof=1, pandas' default); the leak is what is checked."""
     rng = np.random.default_rng(0)
     train = rng.normal(5, 2, size=(200, 3))
     test = rng.normal(8, 2, size=(50, 3))
-    got_train, got_test = call(function, train, test)
-    want_train, want_test = standardise(train, test)
-    if not np.allclose(got_train, want_train, atol=1e-6):
+    got_train, got_test = (np.asarray(a, dtype=float) for a in call(function, train, test))
+    if got_train.shape != train.shape or got_test.shape != test.shape:
+        raise Incorrect(f"return both arrays in their shapes {train.shape} and {test.shape}, "
+                        f"got {got_train.shape} and {got_test.shape}")
+    ddof = next((d for d in (0, 1) if np.allclose(got_train, _standardise_ddof(train, test, d)[0], atol=1e-6)),
+                None)
+    if ddof is None:
         raise Incorrect("the training set should end with mean 0 and sd 1 in every column")
-    if np.allclose(np.asarray(got_test).mean(axis=0), 0, atol=0.05):
+    if np.allclose(got_test.mean(axis=0), 0, atol=0.05):
         raise Incorrect("the test set came out centred on 0: it was scaled with its own "
                         "statistics. That leaks test information; reuse the training ones")
-    if not np.allclose(got_test, want_test, atol=1e-6):
+    if not np.allclose(got_test, _standardise_ddof(train, test, ddof)[1], atol=1e-6):
         raise Incorrect("scale the test set with the training set's mean and sd")
 
 
@@ -71,7 +82,9 @@ EXERCISES = [
         reference=missing_fraction),
     Exercise(
         name="q2", prompt="Write `standardise(train, test)` that returns both arrays standardised "
-                          "without leaking anything from the test set.",
+                          "column by column (subtract a mean, divide by a standard deviation) without "
+                          "leaking anything from the test set. Either standard deviation is accepted: "
+                          "`std(ddof=0)` (NumPy's and scikit-learn's) or `std(ddof=1)` (pandas').",
         checker=_check_standardise,
         hints=("Compute mean and standard deviation column by column, on one of the two sets only.",
                "Which set are you allowed to look at when you fit a preprocessing step?"),

@@ -1,9 +1,14 @@
-"""Exercises of notebook 03 — data augmentation (11.1.3): choosing label-preserving augmentations."""
+"""Exercises of notebook 03 — data augmentation (11.1.3): choosing label-preserving augmentations.
+
+q4 writes the noise scaling that the notebook's noise-augmented audio training set is built with
+(``noise_for_snr = ex.q4.use(noise_for_snr, "noise scaling")``). The items of q1 and q3 are written
+out in the notebook cells; their answer keys stay here.
+"""
 import numpy as np
 
 from . import Exercise, Incorrect, call
 
-DIGIT_AUGMENTATIONS = {
+_DIGIT_KEY = {
     "rotate by a random angle in ±15°": "keeps",
     "rotate by 180°": "changes",
     "mirror left-right (horizontal flip)": "changes",
@@ -13,7 +18,7 @@ DIGIT_AUGMENTATIONS = {
     "mirror top-bottom (vertical flip)": "changes",
 }
 
-TASK_AUGMENTATIONS = {
+_TASK_KEY = {
     "speech command 'up' vs 'down': pitch shift by 2 semitones": "keeps",
     "speaker is a child or an adult: pitch shift by 7 semitones": "changes",
     "bird species from its song: add noise at 20 dB SNR": "keeps",
@@ -24,11 +29,19 @@ TASK_AUGMENTATIONS = {
 }
 
 
+DIGIT_AUGMENTATIONS = tuple(_DIGIT_KEY)   # the items only, in the notebook's order
+TASK_AUGMENTATIONS = tuple(_TASK_KEY)
+
+
+def _answer_code(key):
+    return "answer = {\n" + "".join(f"    {k!r}: {v!r},\n" for k, v in key.items()) + "}"
+
+
 def _check_labels(expected, what):
     def check(answer):
         if not isinstance(answer, dict) or set(answer) != set(expected):
-            raise Incorrect(f"answer with a dict that has exactly the {len(expected)} {what} as keys "
-                            "(start from a copy of the dict in labkit.exercises.nb03)")
+            raise Incorrect(f"answer with a dict that has exactly the {len(expected)} {what} of the cell "
+                            "as keys, each with 'keeps' or 'changes'")
         bad = [v for v in answer.values() if v not in ("keeps", "changes")]
         if bad:
             raise Incorrect(f"use only 'keeps' or 'changes'; got {bad[0]!r}")
@@ -81,13 +94,12 @@ def _check_blind(answer):
 
 EXERCISES = [
     Exercise(
-        name="q1", prompt="For a digit classifier, mark each augmentation in "
-                          "`labkit.exercises.nb03.DIGIT_AUGMENTATIONS` as 'keeps' or 'changes' the label.",
-        checker=_check_labels(DIGIT_AUGMENTATIONS, "augmentations"),
+        name="q1", prompt="For a digit classifier, mark each augmentation in the cell as 'keeps' or "
+                          "'changes' the label.",
+        checker=_check_labels(_DIGIT_KEY, "augmentations"),
         hints=("Picture a 6 under each transformation. Is it still a 6, or a 9, or no digit at all?",
                "Mirrored 2, 3, 4, 5, 7 are not digits; an upside-down 6 is a 9."),
-        solution_code="answer = dict(labkit.exercises.nb03.DIGIT_AUGMENTATIONS)",
-        reference=dict(DIGIT_AUGMENTATIONS)),
+        solution_code=_answer_code(_DIGIT_KEY), reference=dict(_DIGIT_KEY)),
     Exercise(
         name="q2", prompt="Which of the text operations does a *unigram* bag-of-words classifier not see "
                           "at all (its input is unchanged)? Answer with a list of names from "
@@ -97,17 +109,17 @@ EXERCISES = [
         solution_code='answer = ["random_swap", "reorder_clauses"]',
         reference=sorted(BAG_OF_WORDS_BLIND)),
     Exercise(
-        name="q3", prompt="The same question across tasks: mark each entry of "
-                          "`labkit.exercises.nb03.TASK_AUGMENTATIONS` as 'keeps' or 'changes'.",
-        checker=_check_labels(TASK_AUGMENTATIONS, "task/augmentation pairs"),
+        name="q3", prompt="The same question across tasks: mark each task and augmentation in the cell "
+                          "as 'keeps' or 'changes' the label.",
+        checker=_check_labels(_TASK_KEY, "task/augmentation pairs"),
         hints=("An augmentation is safe when it changes something the label does not depend on.",
                "Pitch carries the speaker's age, tempo is the label of a tempo task, "
                "and arrows point the other way in a mirror."),
-        solution_code="answer = dict(labkit.exercises.nb03.TASK_AUGMENTATIONS)",
-        reference=dict(TASK_AUGMENTATIONS)),
+        solution_code=_answer_code(_TASK_KEY), reference=dict(_TASK_KEY)),
     Exercise(
         name="q4", prompt="Write `noise_for_snr(signal, noise, snr_db)` that rescales `noise` so that "
-                          "`signal + noise` has a signal-to-noise ratio of `snr_db` decibels.",
+                          "`signal + noise` has a signal-to-noise ratio of `snr_db` decibels. The "
+                          "noise-augmented audio training set is built with it.",
         checker=_check_noise,
         hints=("SNR in dB is 10·log10(P_signal / P_noise), P = mean of the squared samples.",
                "Multiplying noise by k multiplies its power by k²."),
