@@ -36,8 +36,9 @@ so that they join the checkpoint key.
 
 Training
 --------
-:func:`fit` runs ``train_step`` (compiled once with ``tf.function``; ``jit_compile`` for XLA) up to
-step ``steps`` and returns the history, a dict: one list per loss (a float per step), ``steps``,
+:func:`fit` runs ``train_step`` (compiled once per model with ``tf.function``, ``jit_compile`` for
+XLA; a later ``fit`` on the same model reuses it) up to step ``steps`` and returns the history, a
+dict: one list per loss (a float per step), ``steps``,
 ``seconds`` (time spent in training steps, summed over resumed runs) and what the callbacks add
 (:class:`Evaluate`: ``evaluations``, a list of dicts with ``step`` and ``seconds``; :class:`Snapshot`:
 ``snapshots`` and ``snapshot_steps``). It adds, for every model:
@@ -401,6 +402,33 @@ def load_state(folder, model, key: str):
 
 # --- the loop ------------------------------------------------------------------------------------
 
+def _compiled_step(model, jit: bool):
+    """``train_step`` then ``model.step += 1``, compiled once per model and kept on it, so later
+    ``fit`` calls on the same model neither retrace nor recompile (XLA). Like Keras' cached
+    ``train_function``, it is rebuilt when what it was traced with changes: ``train_step``'s code,
+    ``jit``, ``checkpoint_params()`` or a function stored on the model (e.g. a loss)."""
+    train_step = model.train_step
+    functions = tuple((k, id(v)) for k, v in sorted(vars(model).items())
+                      if inspect.isfunction(v) or inspect.ismethod(v))
+    own = model.checkpoint_params() if hasattr(model, "checkpoint_params") else {}
+    key = (_code_text(train_step), jit, functions,
+           json.dumps(files.to_jsonable(own), sort_keys=True, default=str))
+    cached = getattr(model, "_labkit_compiled_step", None)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    step_var = getattr(model, "step", None)
+
+    def step_and_count(batch):
+        losses = train_step(batch)
+        if step_var is not None:
+            step_var.assign_add(1)  # after train_step's reads of the step (same resource: in order)
+        return losses
+
+    compiled = tf.function(step_and_count, jit_compile=jit, reduce_retracing=True)
+    object.__setattr__(model, "_labkit_compiled_step", (key, compiled))  # not a tracked attribute
+    return compiled
+
+
 def fit(model, data, steps: int, *, batch_size: int = 64, seed: int = 0, checkpoint_dir=None,
         checkpoint_every: int = 200, callbacks=(), max_seconds: float | None = None, params=None,
         jit_compile: bool | None = None, desc: str = "training", show_progress: bool = True) -> dict:
@@ -427,16 +455,12 @@ def fit(model, data, steps: int, *, batch_size: int = 64, seed: int = 0, checkpo
     if restored is not None:
         start, history = restored
     step_var = getattr(model, "step", None)
-
-    def set_step(value):
-        if step_var is not None:
-            step_var.assign(value)
-
-    set_step(start)
+    if step_var is not None:
+        step_var.assign(start)
     for cb in callbacks:
         cb.on_train_begin(model, history, start)
     jit = getattr(model, "train_jit_compile", False) if jit_compile is None else bool(jit_compile)
-    compiled = tf.function(model.train_step, jit_compile=jit, reduce_retracing=True)  # batches may vary in size
+    compiled = _compiled_step(model, jit)
 
     def out_of_time():
         return max_seconds is not None and history["seconds"] >= max_seconds
@@ -453,13 +477,11 @@ def fit(model, data, steps: int, *, batch_size: int = 64, seed: int = 0, checkpo
         if out_of_time():
             break
         began = time.perf_counter()
-        set_step(step)
-        batch = draw(data, np.random.default_rng([seed, step]), batch_size)
-        losses = compiled(batch)
+        batch = draw(data, np.random.default_rng([seed, step]), batch_size)  # model.step == step
+        losses = compiled(batch)  # runs train_step, then model.step += 1
         for name, value in losses.items():
             history.setdefault(name, []).append(float(value))
         done = step + 1
-        set_step(done)
         history["seconds"] += time.perf_counter() - began
         for cb in callbacks:
             cb.on_step_end(model, history, done)

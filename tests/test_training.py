@@ -222,3 +222,58 @@ def test_code_fingerprint_sees_a_changed_function_attribute():
 
     assert training.code_fingerprint(M(loss_a)) != training.code_fingerprint(M(loss_b))
     assert training.code_fingerprint(M(loss_a)) == training.code_fingerprint(M(loss_a))
+
+
+class Compiled(Noisy):
+    """Noisy with a single optimiser given to ``compile`` (not built by hand)."""
+
+    def __init__(self):
+        super().__init__()
+        del self.opt
+
+    def train_step(self, batch):
+        x, y = batch
+        x = x + 0.1 * tf.random.stateless_normal(tf.shape(x), seed=self.random_seed(1))
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(self.net(x, training=True) - y))
+        grads = tape.gradient(loss, self.net.trainable_variables)
+        self.optimizer.apply_gradients(zip(grads, self.net.trainable_variables))
+        return {"loss": loss}
+
+
+def test_a_compiled_optimizer_is_built_checkpointed_and_resumed(tmp_path):
+    def run(folder, steps):
+        model = Compiled()
+        model.compile(optimizer=keras.optimizers.Adam(1e-2))
+        history = training.fit(model, _data(), steps, batch_size=16, seed=3, checkpoint_dir=folder,
+                               checkpoint_every=7, show_progress=False)
+        return model, history
+
+    whole = run(tmp_path / "a", 20)
+    assert whole[0].optimizer.built
+    names = [v.path for v in training.state_variables(whole[0])]
+    assert any("adam" in n and "momentum" in n for n in names), names
+    run(tmp_path / "b", 9)
+    resumed = run(tmp_path / "b", 20)
+    for va, vb in zip(training.state_variables(whole[0]), training.state_variables(resumed[0])):
+        np.testing.assert_array_equal(np.asarray(va), np.asarray(vb))
+    assert whole[1]["loss"] == resumed[1]["loss"]
+
+
+def test_fit_called_again_on_the_same_model_reuses_its_compiled_step(tmp_path):
+    model = Noisy()
+    for steps in (6, 13, 20):  # a notebook training in chunks: resume, no retrace
+        history = training.fit(model, _data(), steps, batch_size=16, seed=3,
+                               checkpoint_dir=tmp_path / "a", checkpoint_every=7, show_progress=False)
+    assert model._labkit_compiled_step[1].experimental_get_tracing_count() == 1
+    model.beta = 2.0  # a changed setting declared in checkpoint_params traces anew
+    model.checkpoint_params = lambda: {"beta": model.beta}
+    first = model._labkit_compiled_step[1]
+    training._compiled_step(model, False)
+    assert model._labkit_compiled_step[1] is not first
+    whole = Noisy()
+    history_whole = training.fit(whole, _data(), 20, batch_size=16, seed=3, checkpoint_dir=tmp_path / "b",
+                                 checkpoint_every=7, show_progress=False)
+    for va, vb in zip(training.state_variables(model), training.state_variables(whole)):
+        np.testing.assert_array_equal(np.asarray(va), np.asarray(vb))
+    assert history["loss"] == history_whole["loss"]
