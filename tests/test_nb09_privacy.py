@@ -258,7 +258,7 @@ def test_smoke_run_records_contract_metrics(smoke_run):
     for key in ["mia_auc_overfit", "mia_auc_regularised", "mia_auc_dp", "mia_auc_whitebox_dp", "dcr_ratio_overfit",
                 "dcr_ratio_regularised", "dp_utility", "dp_epsilons", "dp_delta", "mia_auc_overfit_ci_low",
                 "mia_auc_whitebox_overfit_ci_low", "mia_whitebox_dp_ci_low_minus_chance", "mia_whitebox_dp_drop",
-                "mia_blackbox_dp_ci_low_minus_chance", "dp_utility_weakest_eps", "dp_auc_bound",
+                "mia_blackbox_dp_ci_low_minus_chance", "dp_utility_weakest_eps", "dp_utility_drop", "dp_auc_bound",
                 "card_overfit_decision", "card_dp_decision"]:
         assert key in m, key
     assert m["dp_epsilons"] == [1000.0, 30.0, 1.0] and m["dp_delta"] == 1e-5
