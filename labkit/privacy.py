@@ -1,4 +1,4 @@
-"""Privacy of synthetic data, measured: distances, membership inference, DP-SGD and its accounting.
+"""Privacy of synthetic data, measured: the membership attack's AUC with its interval, and DP accounting.
 
 Distances to the closest record (DCR), the DCR ratio, NNDR and near-copy shares live in
 :mod:`labkit.nearest` (one distance for images, tables and the attacks here).
@@ -8,26 +8,21 @@ Membership inference (Shokri et al. 2017; for generators: Hayes et al. 2019, Che
     scores = distance_attack_scores(candidates, synthetic)      # -distance to the closest synthetic
     attack = membership_auc(scores[members], scores[non_members])   # ROC AUC with a DeLong interval
 
-Differential privacy (Abadi et al. 2016): :func:`per_example_gradients`, :func:`clip_per_example`
-and :func:`noisy_mean` are DP-SGD's three steps; :class:`DPSGD` is a :class:`labkit.training.Model`
-whose ``train_step`` is one DP-SGD update on a Poisson-subsampled batch, its noise keyed by
-``(seed, step)``, and :func:`fit` trains it (exact resume, history kept). Privacy accounting is
-done by Google's ``dp_accounting`` library (:func:`epsilon`, :func:`noise_for_epsilon`), never by a
-home-made bound.
+:func:`distance_attack_scores` is the black-box attack of every :mod:`labkit.quality` report;
+notebook 09 writes it, and the white-box (loss) attack, in its own cells.
 
-The generator under attack in notebook 09 is the small conditional VAE of :mod:`labkit.vae`
-(:func:`~labkit.vae.build_cvae`, :func:`~labkit.vae.cvae_losses`); its labelled samples feed a
-train-on-synthetic test.
+Differential privacy (Abadi et al. 2016): DP-SGD itself (per-example gradients, per-example
+clipping, Gaussian noise, Poisson sampling) is written in notebook 09 as a training step. Its
+accounting is done here by Google's ``dp_accounting`` library (:func:`epsilon`,
+:func:`noise_for_epsilon`), never by a home-made bound.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
-import keras
 import numpy as np
 
-from . import training
 from .nearest import distance_to_closest_record
 from .params import ParameterError, check_float, check_int
 
@@ -42,27 +37,6 @@ def distance_attack_scores(candidates, synthetic) -> np.ndarray:
     shape (flattened); the distance is :func:`labkit.nearest.distance_to_closest_record`.
     """
     return -distance_to_closest_record(candidates, synthetic)
-
-
-def loss_attack_scores(per_example_loss, arrays, draws: int = 8, noise_dim: int = 0, seed: int = 0,
-                       batch_size: int = 500) -> np.ndarray:
-    """A white-box attack (Yeom et al. 2018): score = -(the model's loss on the candidate).
-
-    Models fit their training examples better than new ones. ``per_example_loss(*arrays[, noise])``
-    returns one loss per example; with ``noise_dim`` the loss is averaged over ``draws`` standard-
-    normal draws of that size (a VAE's negative ELBO), else computed once.
-    """
-    arrays = tuple(np.asarray(a) for a in arrays)
-    n = len(arrays[0])
-    rng = np.random.default_rng(seed)
-    total = np.zeros(n)
-    rounds = check_int("draws", draws, minimum=1) if noise_dim else 1
-    for _ in range(rounds):
-        for start in range(0, n, batch_size):
-            part = [a[start:start + batch_size] for a in arrays]
-            part += _draw(rng, len(part[0]), noise_dim)
-            total[start:start + batch_size] += np.asarray(per_example_loss(*part), dtype=np.float64)
-    return -total / rounds
 
 
 def _check_scores(scores, name):
@@ -200,179 +174,3 @@ def noise_for_epsilon(target_epsilon: float, sample_rate: float, steps: int, del
         lambda: _accountant(accountant), lambda sigma: dp_sgd_event(sigma, sample_rate, steps),
         target_epsilon, delta,
         bracket_interval=dp_accounting.LowerEndpointAndGuess(0.05, 1.0), tol=1e-4))
-
-
-# --- DP-SGD in TensorFlow ------------------------------------------------------------------------
-
-
-def per_example_gradients(loss_fn, variables, batch):
-    """Gradients of each example's loss, one tensor (N, *shape) per variable.
-
-    ``loss_fn(*tensors)`` returns one loss per example for a batch; ``batch`` is a tuple of tensors
-    sharing their first axis. The loop over examples is vectorised (``tf.vectorized_map``).
-    """
-    import tensorflow as tf
-
-    def one(example):
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_sum(loss_fn(*[t[None] for t in example]))
-        return tape.gradient(loss, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-
-    return tf.vectorized_map(one, tuple(batch))
-
-
-def clip_per_example(grads, clip_norm):
-    """Scale each example's gradient (all variables together) to L2 norm at most ``clip_norm``.
-
-    Returns the clipped gradients and the norms before clipping, shape (N,).
-    """
-    import tensorflow as tf
-
-    squares = [tf.reduce_sum(tf.reshape(tf.square(g), [tf.shape(g)[0], -1]), axis=1) for g in grads]
-    norms = tf.sqrt(tf.add_n(squares))
-    factor = tf.minimum(1.0, clip_norm / tf.maximum(norms, 1e-12))
-    clipped = [g * tf.reshape(factor, [-1] + [1] * (len(g.shape) - 1)) for g in grads]
-    return clipped, norms
-
-
-def noisy_mean(clipped, clip_norm, noise_multiplier, denominator, noise):
-    """Sum the clipped gradients, add N(0, (noise_multiplier * clip_norm)²) to every coordinate and
-    divide by ``denominator`` (the *expected* batch size under Poisson sampling, so the batch size
-    itself reveals nothing). ``noise`` is a ``tf.random.Generator``."""
-    import tensorflow as tf
-
-    return [(tf.reduce_sum(g, axis=0) + noise.normal(tf.shape(g)[1:]) * (noise_multiplier * clip_norm))
-            / denominator for g in clipped]
-
-
-def dp_gradients(loss_fn, variables, batch, clip_norm, noise_multiplier, denominator, noise):
-    """DP-SGD's gradient: per-example gradients, clipped, summed, noised, divided. Returns
-    (gradients, per-example norms before clipping)."""
-    grads = per_example_gradients(loss_fn, variables, batch)
-    clipped, norms = clip_per_example(grads, clip_norm)
-    return noisy_mean(clipped, clip_norm, noise_multiplier, denominator, noise), norms
-
-
-def _draw(rng, n, noise_dim):
-    return [rng.standard_normal((n, noise_dim), dtype=np.float32)] if noise_dim else []
-
-
-@dataclass
-class PrivacySpec:
-    """DP-SGD settings: ``noise_multiplier`` None trains without clipping or noise."""
-
-    clip_norm: float = 1.0
-    noise_multiplier: float | None = None
-    delta: float = 1e-5
-
-
-class SeededNoise:
-    """Gaussian noise for :func:`noisy_mean` from stateless seeds: ``seed_fn(salt)`` gives the seed
-    of the ``salt``-th draw (one per variable, in a fixed order). With a training model's
-    ``random_seed`` the noise of step k is the same whenever step k is computed, so a resumed run
-    adds the noise the uninterrupted run added."""
-
-    def __init__(self, seed_fn, first_salt: int = 1000):
-        self.seed_fn, self.salt = seed_fn, first_salt
-
-    def normal(self, shape):
-        import tensorflow as tf
-
-        self.salt += 1
-        return tf.random.stateless_normal(shape, seed=self.seed_fn(self.salt))
-
-
-class DPSGD(training.Model):
-    """DP-SGD (Abadi et al. 2016) as a model whose :meth:`train_step` is one update.
-
-    ``loss_fn(*batch)`` returns one loss per example; the trained weights are the trainable
-    variables of ``models`` (the Keras models ``loss_fn`` uses, e.g. a VAE's encoder and decoder).
-    Without ``privacy`` (or with ``noise_multiplier=None``) the step is plain minibatch Adam; with it,
-    the gradient is :func:`dp_gradients`: per-example gradients clipped to ``clip_norm``, summed, plus
-    Gaussian noise N(0, (noise_multiplier * clip_norm)²) keyed by ``(seed, step)``, divided by the
-    *expected* batch size. :meth:`draw_batch` samples each example with probability q = batch_size / n
-    when private (Poisson sampling, what the accountant assumes), shuffled epochs otherwise, and
-    appends ``noise_dim`` standard-normal numbers per example when asked (a VAE's draw).
-    """
-
-    def __init__(self, loss_fn, models, n: int, batch_size: int, learning_rate: float = 1e-3,
-                 privacy: PrivacySpec | None = None, noise_dim: int = 0, seed: int = 0):
-        super().__init__(name="dp_sgd")
-        self.loss_fn, self.parts = loss_fn, list(models)
-        self.n = check_int("n", n, minimum=1)
-        self.batch_size = check_int("batch_size", batch_size, minimum=1, maximum=self.n)
-        self.learning_rate = check_float("learning_rate", learning_rate, minimum=0.0)
-        self.privacy, self.noise_dim, self.seed = privacy, int(noise_dim), int(seed)
-        self.private = privacy is not None and privacy.noise_multiplier is not None
-        self.sample_rate = self.batch_size / self.n
-        self.dp_optimizer = keras.optimizers.Adam(self.learning_rate)
-        self.dp_optimizer.build(self.trained_variables)
-
-    @property
-    def trained_variables(self):
-        return [v for m in self.parts for v in m.trainable_variables]
-
-    def get_config(self):
-        spec = None if self.privacy is None else vars(self.privacy)
-        return {"n": self.n, "batch_size": self.batch_size, "learning_rate": self.learning_rate,
-                "privacy": spec, "noise_dim": self.noise_dim, "seed": self.seed}
-
-    def draw_batch(self, data, rng, batch_size: int) -> tuple:
-        """One step's examples (and their noise vectors), from the step's ``rng``."""
-        if self.private:
-            index = np.flatnonzero(rng.random(self.n) < self.sample_rate)
-            if len(index) == 0:                     # an empty Poisson batch: only noise (rare)
-                index = rng.integers(0, self.n, 1)
-        else:
-            step = int(self.step.numpy())
-            epoch, within = divmod(step * self.batch_size, self.n)
-            order = np.random.default_rng([self.seed, epoch]).permutation(self.n)
-            index = order[within:within + self.batch_size]
-        return tuple(a[index] for a in data) + tuple(_draw(rng, len(index), self.noise_dim))
-
-    def train_step(self, batch):
-        """One (DP-)SGD update; returns the mean loss and the mean per-example (private) or the
-        batch (plain) gradient norm."""
-        import tensorflow as tf
-
-        variables = self.trained_variables
-        if self.private:
-            grads, norms = dp_gradients(self.loss_fn, variables, batch, float(self.privacy.clip_norm),
-                                        float(self.privacy.noise_multiplier), float(self.batch_size),
-                                        SeededNoise(self.random_seed))
-            loss, norm = tf.reduce_mean(self.loss_fn(*batch)), tf.reduce_mean(norms)
-        else:
-            with tf.GradientTape() as tape:
-                loss = tf.reduce_mean(self.loss_fn(*batch))
-            grads = tape.gradient(loss, variables)
-            norm = tf.linalg.global_norm(grads)
-        self.dp_optimizer.apply_gradients(zip(grads, variables))
-        return {"loss": loss, "grad_norm": norm}
-
-
-def fit(loss_fn, models, arrays, steps: int, batch_size: int, learning_rate: float = 1e-3,
-        privacy: PrivacySpec | None = None, noise_dim: int = 0, seed: int = 0, checkpoint_dir=None,
-        progress_desc: str | None = "training", checkpoint_every: int = 200) -> dict:
-    """Train the Keras ``models`` on ``loss_fn`` (one loss per example) with Adam, privately or not.
-
-    A :class:`DPSGD` model trained by :func:`labkit.training.fit`: batches, VAE noise and DP noise
-    depend on (seed, step) only, so a run resumed from ``checkpoint_dir`` continues exactly as it
-    would have, and a finished run is restored with its history. Returns the history: ``loss`` and
-    ``grad_norm`` per step, ``seconds`` (time in training steps), ``sample_rate`` q, ``steps`` and
-    (if private) ε from the RDP accountant with its ``delta``.
-    """
-    arrays = tuple(np.asarray(a) for a in arrays)
-    n = len(arrays[0])
-    if any(len(a) != n for a in arrays):
-        raise ValueError("all training arrays must have the same length")
-    steps = check_int("steps", steps, minimum=0)
-    model = DPSGD(loss_fn, models, n, batch_size, learning_rate, privacy, noise_dim, seed)
-    history = training.fit(model, arrays, steps, batch_size=model.batch_size, seed=seed,
-                           checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every,
-                           params=model.get_config(), desc=progress_desc or "",
-                           show_progress=progress_desc is not None)
-    history["sample_rate"] = model.sample_rate
-    if model.private:
-        history["epsilon"] = epsilon(privacy.noise_multiplier, model.sample_rate, steps, privacy.delta)
-        history["delta"] = privacy.delta
-    return history

@@ -315,15 +315,13 @@ NOTEBOOKS: dict[str, Notebook] = {
         )),
     "09_privacy": Notebook(
         parameters=dict(
-            overfit_steps=count(150, 2000, 4000),
-            dp_steps=count(15, 120, 400),
+            overfit_steps=count(150, 1000, 2000),
             members=count(100, 500, 500, at_least=20, at_most=1000),
         ),
         fixed=dict(
             pool_size=count(1000, 4000, 4000, at_least=500, at_most=4000),
-            overfit_size=count(100, 200, 200, at_least=20, at_most=1000),
+            overfit_size=count(100, 200, 200, at_least=50, at_most=1000),
             reg_steps=count(100, 1000, 3000),
-            dp_batch=count(100, 250, 250, at_least=10, at_most=1000),
             classifier_epochs=count(1, 3, 6),
             synthetic_size=count(500, 3000, 10000, at_least=100),
         ),

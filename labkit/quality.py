@@ -241,25 +241,29 @@ def synthetic_data_report(real_train, real_holdout, synthetic, **kwargs) -> Synt
 
 
 def release_checks(report: SyntheticDataReport, epsilon: float | None = None,
-                   max_epsilon: float = 10.0, min_utility: float = 0.7) -> list:
+                   max_epsilon: float = 1.0, max_attack_auc: float = 0.6, min_utility: float = 0.7) -> list:
     """Measured checks before sharing a synthetic set: (check, passed, evidence) triples.
 
-    Privacy checks (the attack is at chance, no excess of near-copies, synthetic rows not closer
-    to the training data than fresh real rows, a formal guarantee) decide whether it may be shared;
-    utility is reported so that the user knows what the set is good for.
+    Privacy checks decide whether it may be shared; utility is reported so that the user knows what
+    the set is good for. The attack check asks for evidence of absence, not absence of evidence: the
+    *upper* end of the attack's 95% interval must be at most ``max_attack_auc``, so an attack scored
+    on too few candidates (a wide interval) fails. The guarantee check asks for ε ≤ ``max_epsilon``
+    (default 1: any attack's true-positive rate is then at most e ≈ 2.7 times its false-positive
+    rate, plus δ); at ε = 8 the same bound allows e⁸ ≈ 3,000 times, which guarantees little.
     """
     p = report.measures["privacy"]
     a = report.attack
     checks = [
-        ("membership attack at chance", a.low <= 0.5 or a.auc <= 0.55,
-         f"AUC {a.auc:.3f} [{a.low:.3f}, {a.high:.3f}]"),
+        ("membership attack shown weak", a.high <= max_attack_auc,
+         f"AUC {a.auc:.3f} [{a.low:.3f}, {a.high:.3f}] from {a.members} members; upper end must be ≤ {max_attack_auc:g}"),
         ("no excess of near-copies", p["near_copy_share_synthetic"] <= 2 * p["near_copy_share_holdout"],
          f"{p['near_copy_share_synthetic']:.1%} of synthetic vs {p['near_copy_share_holdout']:.1%} of held-out "
          "rows closer than the held-out 5% quantile"),
         ("not closer to training data than fresh data", p["dcr_ratio"] >= 0.9,
          f"DCR ratio {p['dcr_ratio']:.3f}"),
         ("formal privacy guarantee", epsilon is not None and epsilon <= max_epsilon,
-         "none (not trained with differential privacy)" if epsilon is None else f"ε = {epsilon:.3g}"),
+         "none (not trained with differential privacy)" if epsilon is None
+         else f"ε = {epsilon:.3g}; must be ≤ {max_epsilon:g}"),
     ]
     if "exact_copy_share" in p:
         checks.append(("no exact copies", p["exact_copy_share"] == 0, f"{p['exact_copy_share']:.2%} copies"))
@@ -310,14 +314,14 @@ class SyntheticDataCard:
 
 def data_card(report: SyntheticDataReport, name: str, source: str, method: str, intended_use: str,
               licence: str = "as the source data", epsilon: float | None = None, delta: float | None = None,
-              failure_modes: list | None = None) -> SyntheticDataCard:
+              failure_modes: list | None = None, check_limits: dict | None = None) -> SyntheticDataCard:
     """A data card from a report: the descriptive fields you give, the measured values, the release
-    checks and the decision. Known failure modes are added from the measures (weak coverage,
+    checks (``check_limits``: keyword arguments of :func:`release_checks`) and the decision. Known failure modes are added from the measures (weak coverage,
     attackable members, low utility) to the ones you list."""
     for key, value in (("name", name), ("source", source), ("method", method), ("intended_use", intended_use)):
         if not isinstance(value, str) or not value.strip():
             raise ParameterError(key, value, "a non-empty description")
-    checks = release_checks(report, epsilon)
+    checks = release_checks(report, epsilon, **(check_limits or {}))
     modes = list(failure_modes or [])
     cov = report.measures.get("coverage", {})
     if cov.get("coverage", 1.0) < 0.5:

@@ -1,4 +1,6 @@
-"""Exact resume and re-run of the sequence WGAN-GP, the tabular GAN and DP-SGD (notebooks 08, 09).
+"""Exact resume and re-run of the sequence WGAN-GP and the tabular GAN (notebook 08).
+
+Notebook 09's DP-SGD step is tested from the notebook's own cells in tests/test_nb09_privacy.py.
 
 Each trainer is interrupted after k steps, resumed from its checkpoint, and compared with an
 uninterrupted run of the same settings: weights, history and samples must be equal bitwise (CPU).
@@ -16,7 +18,7 @@ from conftest import execute_notebook
 tf = pytest.importorskip("tensorflow")
 keras = pytest.importorskip("keras")
 
-from labkit import privacy, training  # noqa: E402
+from labkit import training  # noqa: E402
 from labkit import tabular as tb  # noqa: E402
 from labkit import timeseries as ts  # noqa: E402
 
@@ -108,57 +110,6 @@ def test_tabular_gan_interrupted_and_resumed_equals_uninterrupted(tmp_path):
     _same_weights(whole.model, again.model)
     assert again.history == whole.history
     pd.testing.assert_frame_equal(again.sample(40), rows)
-
-
-# --- DP-SGD (notebook 09) --------------------------------------------------------------------
-
-def _regression():
-    """A linear model of y = x · w, its per-example loss with a noise input (as a VAE's), the data."""
-    keras.utils.set_random_seed(0)
-    net = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
-    x = np.random.default_rng(0).normal(size=(40, 4)).astype("float32")
-    data = (x, x @ np.array([[1.0], [-1.0], [2.0], [0.5]], "float32"))
-
-    def loss_fn(xb, yb, eps):
-        return tf.reduce_sum(tf.square(net(xb + 0.1 * eps[:, :4]) - yb), axis=1)
-
-    return net, loss_fn, data
-
-
-@pytest.mark.parametrize("noise_multiplier", [1.1, None], ids=["private", "plain"])
-def test_dp_sgd_interrupted_and_resumed_equals_uninterrupted(tmp_path, noise_multiplier):
-    spec = privacy.PrivacySpec(clip_norm=1.0, noise_multiplier=noise_multiplier)
-
-    def run(folder, steps):
-        model, loss_fn, arrays = _regression()
-        history = privacy.fit(loss_fn, [model], arrays, steps, 8, privacy=spec, noise_dim=6, seed=5,
-                              checkpoint_dir=folder, checkpoint_every=4, progress_desc=None)
-        return model, history
-
-    whole, h_whole = run(tmp_path / "whole", 11)
-    run(tmp_path / "split", 6)                              # interrupted after 6 steps (saved at 4 and 6)
-    resumed, h_resumed = run(tmp_path / "split", 11)
-    for a, b in zip(whole.get_weights(), resumed.get_weights()):
-        np.testing.assert_array_equal(a, b)
-    assert h_resumed["loss"] == h_whole["loss"] and h_resumed["grad_norm"] == h_whole["grad_norm"]
-    assert len(h_whole["loss"]) == 11 and h_resumed.get("epsilon") == h_whole.get("epsilon")
-    again, h_again = run(tmp_path / "whole", 11)
-    for a, b in zip(whole.get_weights(), again.get_weights()):
-        np.testing.assert_array_equal(a, b)
-    assert h_again["loss"] == h_whole["loss"] and h_again["seconds"] == h_whole["seconds"]
-
-
-def test_dp_noise_differs_between_steps_and_variables():
-    model = privacy.DPSGD(lambda x: tf.reduce_sum(x, axis=1), [keras.Sequential([keras.Input((2,)),
-                                                                                 keras.layers.Dense(2)])],
-                          n=10, batch_size=2, privacy=privacy.PrivacySpec(noise_multiplier=1.0), seed=1)
-    noise = privacy.SeededNoise(model.random_seed)
-    first, second = noise.normal([3]), noise.normal([3])
-    assert not np.array_equal(first, second)
-    model.step.assign(1)
-    assert not np.array_equal(privacy.SeededNoise(model.random_seed).normal([3]), first)
-    model.step.assign(0)
-    np.testing.assert_array_equal(privacy.SeededNoise(model.random_seed).normal([3]), first)
 
 
 def _same_metrics(first, second, path="metrics"):

@@ -46,41 +46,75 @@ def _check_dcr(function):
         raise Incorrect("divide the median of the synthetic distances by the median of the held-out ones")
 
 
-def clip_rows(gradients, clip_norm):
-    """Reference: per-example clipping, each row scaled to L2 norm at most clip_norm."""
-    g = np.asarray(gradients, float)
-    norms = np.linalg.norm(g, axis=1, keepdims=True)
-    return g * np.minimum(1.0, clip_norm / np.maximum(norms, 1e-12))
+def clip_per_example(grads, clip_norm):
+    """Reference: DP-SGD's per-example clipping. ``grads`` holds one tensor per variable, each of shape
+    (B, ...); example i's gradient is ``[g[i] for g in grads]``. Each example's whole gradient (all
+    variables together) is scaled to L2 norm at most ``clip_norm``."""
+    import tensorflow as tf
+
+    squares = [tf.reduce_sum(tf.reshape(tf.square(g), [tf.shape(g)[0], -1]), axis=1) for g in grads]
+    norms = tf.sqrt(tf.add_n(squares))                                 # (B,): one norm per example
+    scale = tf.minimum(1.0, clip_norm / tf.maximum(norms, 1e-12))
+    return [g * tf.reshape(scale, [-1] + [1] * (len(g.shape) - 1)) for g in grads]
+
+
+def _clip_cases():
+    rng = np.random.default_rng(1)
+    size = np.array([0.1, 3, 0.5, 10, 1, 0.01, 0.6])               # example 6: each part short, the whole long
+    a = (rng.normal(size=(7, 3, 2)) * size[:, None, None]).astype("float32")
+    b = (rng.normal(size=(7, 4)) * size[:, None]).astype("float32")
+    a[6] *= 0.9 / np.linalg.norm(a[6])
+    b[6] *= 0.9 / np.linalg.norm(b[6])
+    return [a, b]
+
+
+def _per_example_norms(parts):
+    return np.sqrt(sum(np.sum(np.reshape(p, (len(p), -1)) ** 2, axis=1) for p in parts))
 
 
 def _check_clip(function):
-    rng = np.random.default_rng(1)
-    g = rng.normal(size=(6, 5)) * np.array([[0.1], [3], [0.5], [10], [1], [0.01]])
-    got = np.asarray(call(function, g, 1.0), float)
-    if got.shape != g.shape:
-        raise Incorrect(f"return one clipped gradient per example: expected shape {g.shape}, got {got.shape}")
-    norms = np.linalg.norm(got, axis=1)
-    if np.allclose(got, g / np.linalg.norm(g)):
-        raise Incorrect("you clipped the whole batch at once: DP-SGD clips every example on its own")
-    if np.allclose(got, np.clip(g, -1, 1)):
-        raise Incorrect("clipping each coordinate changes the direction; scale the whole row instead")
-    if np.any(norms > 1.0 + 1e-9):
-        raise Incorrect("some rows are still longer than clip_norm")
-    if not np.allclose(got, clip_rows(g, 1.0)):
-        raise Incorrect("rows already shorter than clip_norm must stay as they are; longer rows keep their "
-                        "direction and get length clip_norm")
+    import tensorflow as tf
+
+    grads = _clip_cases()
+    got = call(function, [tf.constant(g) for g in grads], 1.0)
+    if not isinstance(got, (list, tuple)) or len(got) != len(grads):
+        raise Incorrect(f"return a list with one clipped tensor per variable ({len(grads)} here)")
+    got = [np.asarray(g, float) for g in got]
+    if any(g.shape != w.shape for g, w in zip(got, grads)):
+        raise Incorrect("keep every tensor's shape: " + ", ".join(str(w.shape) for w in grads))
+    want = [np.asarray(g) for g in clip_per_example([tf.constant(g) for g in grads], 1.0)]
+    whole = np.sqrt(sum(np.sum(g.astype(float) ** 2) for g in grads))
+    if all(np.allclose(g, w / max(1.0, whole), atol=1e-6) for g, w in zip(got, grads)):
+        raise Incorrect("you clipped the whole batch at once: DP-SGD clips every example on its own, so "
+                        "that no single example can move the model by more than clip_norm")
+    if all(np.allclose(g, np.clip(w, -1.0, 1.0), atol=1e-6) for g, w in zip(got, grads)):
+        raise Incorrect("clipping each coordinate changes the gradient's direction; scale each example's "
+                        "whole gradient instead")
+    norms = _per_example_norms(got)
+    if np.any(norms > 1.0 + 1e-5):
+        raise Incorrect("some examples' gradients are still longer than clip_norm once all variables are "
+                        "counted: the norm of an example is taken over all its variables together (clipping "
+                        "each variable alone lets an example move the model by clip_norm per variable)")
+    if not all(np.allclose(g, w, rtol=1e-5, atol=1e-6) for g, w in zip(got, want)):
+        raise Incorrect("examples already shorter than clip_norm must stay as they are; longer ones keep "
+                        "their direction and get length clip_norm")
+    try:
+        tf.function(function)([tf.constant(g) for g in grads], 1.0)
+    except Exception as error:  # noqa: BLE001 - a NumPy answer fails inside the compiled step
+        raise Incorrect("the training step runs as a compiled TensorFlow graph: use TensorFlow operations "
+                        f"(tf.reduce_sum, tf.sqrt, tf.minimum), not NumPy ({type(error).__name__})") from None
 
 
 def may_share(card):
-    """Reference: share only if the membership attack is at chance, there is no excess of near-copies
-    and a formal guarantee exists — i.e. every privacy check passed."""
+    """Reference: share only if every privacy check passed (the attack shown weak, no excess of
+    near-copies, not closer to the training data than fresh data, a formal guarantee)."""
     checks = {c["check"]: c["passed"] for c in card["checks"]}
     privacy = [name for name in checks if name != "useful for training models"]
     return bool(all(checks[name] for name in privacy))
 
 
 def _card(auc_ok, copies_ok, dcr_ok, dp_ok, useful):
-    names = ["membership attack at chance", "no excess of near-copies",
+    names = ["membership attack shown weak", "no excess of near-copies",
              "not closer to training data than fresh data", "formal privacy guarantee",
              "useful for training models"]
     return {"name": "example", "checks": [{"check": n, "passed": p, "evidence": ""}
@@ -92,11 +126,13 @@ def _check_share(function):
              (_card(True, True, True, True, False), True,
               "a set of little use is not a privacy risk: utility does not decide whether it may be shared"),
              (_card(False, True, True, True, True), False,
-              "the membership attack beats chance: training records can be recognised"),
+              "the membership attack is not shown to be weak: training records may be recognisable"),
              (_card(True, True, True, False, True), False,
               "an attack at chance today is no guarantee against tomorrow's attack: without a formal "
               "guarantee, do not share"),
-             (_card(True, False, True, True, True), False, "the set holds too many near-copies")]
+             (_card(True, False, True, True, True), False, "the set holds too many near-copies"),
+             (_card(True, True, False, True, True), False,
+              "the synthetic rows sit closer to the training data than fresh real rows do")]
     for card, want, why in cases:
         got = call(function, card)
         if bool(got) != want:
@@ -124,21 +160,27 @@ EXERCISES = [
                       "    return np.median(dcr_synthetic) / np.median(dcr_holdout)",
         reference=dcr_ratio),
     Exercise(
-        name="q3", prompt="Write `clip_rows(gradients, clip_norm)`: DP-SGD's per-example clipping for a "
-                          "(N, D) array holding one flattened gradient per example.",
+        name="q3", prompt="Write `clip_per_example(grads, clip_norm)`: DP-SGD's per-example clipping. "
+                          "`grads` is a list with one tensor per variable, each of shape (B, ...); scale every "
+                          "example's whole gradient (all variables together) to L2 norm at most `clip_norm`. "
+                          "Use TensorFlow operations: the DP-SGD step below trains with your function.",
         checker=_check_clip,
-        hints=("Each row is scaled by min(1, clip_norm / its L2 norm).",
-               "`np.linalg.norm(g, axis=1, keepdims=True)`."),
-        solution_code="def clip_rows(gradients, clip_norm):\n"
-                      "    norms = np.linalg.norm(gradients, axis=1, keepdims=True)\n"
-                      "    return gradients * np.minimum(1.0, clip_norm / np.maximum(norms, 1e-12))",
-        reference=clip_rows),
+        hints=("One norm per example: square every tensor, sum over all axes but the first, add the sums of "
+               "all variables, take the square root. Then scale example i by min(1, clip_norm / norm_i).",
+               "`tf.reduce_sum(tf.reshape(tf.square(g), [tf.shape(g)[0], -1]), axis=1)` is one variable's share "
+               "of the squared norms; reshape the (B,) scale to `[-1] + [1] * (len(g.shape) - 1)` to multiply."),
+        solution_code="def clip_per_example(grads, clip_norm):\n"
+                      "    squares = [tf.reduce_sum(tf.reshape(tf.square(g), [tf.shape(g)[0], -1]), axis=1) for g in grads]\n"
+                      "    norms = tf.sqrt(tf.add_n(squares))\n"
+                      "    scale = tf.minimum(1.0, clip_norm / tf.maximum(norms, 1e-12))\n"
+                      "    return [g * tf.reshape(scale, [-1] + [1] * (len(g.shape) - 1)) for g in grads]",
+        reference=clip_per_example),
     Exercise(
         name="q4", prompt="Write `may_share(card)`: given a data card as a dict (like `card.as_dict()`), "
                           "decide whether the synthetic set may be shared.",
         checker=_check_share,
         hints=("Look at `card['checks']`: which of them are about privacy, and which about usefulness?",
-               "Every privacy check must pass, including the formal guarantee; utility does not decide."),
+               "Every privacy check must pass (four of them), including the formal guarantee; utility does not decide."),
         solution_code="def may_share(card):\n"
                       "    return all(c['passed'] for c in card['checks']\n"
                       "               if c['check'] != 'useful for training models')",
