@@ -30,7 +30,7 @@ Metrics
 - ``table_metrics`` synthetic tables measured: column shapes, pair trends, utility
 - ``nearest``       one nearest-neighbour distance for near-copies, DCR and membership attacks
 - ``quality``       one vocabulary (fidelity, coverage, utility, privacy), its reports and data cards
-- ``privacy``       membership-inference attacks, DP-SGD and its ε accounting
+- ``privacy``       the distance attack, a membership AUC with its interval, DP-SGD's ε accounting
 
 Topic code (the notebook that uses it)
 

@@ -236,7 +236,7 @@ LESSONS = [
      "(GARCH, bootstrap, Gaussian copula)"),
     ("09_privacy", "privacy audit and DP-SGD",
      "deciding whether a synthetic set may be released",
-     ["mia_auc_overfit", "mia_auc_regularised", "dp_utility_drop"],
+     ["mia_auc_overfit", "mia_auc_regularised", "mia_whitebox_dp_drop"],
      "an over-fitted generator gave its training digits away although it made no pixel copies; caught by "
      "a membership-inference attack, not by distance summaries"),
     ("10_beyond_gans", "diffusion (latent and pixel), VAE-GAN, a small transformer",
