@@ -262,9 +262,27 @@ def _code_text(obj) -> str:
     return "".join(parts)
 
 
+def _config_text(layer) -> str:
+    """A layer's config without its instance names (``dense_3`` and ``dense`` are the same layer)."""
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k != "name"}
+        if isinstance(value, (list, tuple)):
+            return [strip(v) for v in value]
+        if isinstance(value, str):
+            return re.sub(r"_\d+(?=[/_]|$)", "", value)
+        return value
+    try:
+        config = layer.get_config()
+    except Exception:  # noqa: BLE001 - a subclassed layer or model may not define a config
+        return type(layer).__name__
+    return json.dumps(strip(config), sort_keys=True, default=str)
+
+
 def code_fingerprint(model) -> str:
     """A hash of the code that trains ``model``: its classes, its layers' classes and their modules,
-    and the code of functions stored as attributes of the model or its layers (e.g. a loss)."""
+    its layers' configs (units, activations, ...), and the code of functions stored as attributes
+    of the model or its layers (e.g. a loss)."""
     layers = model._flatten_layers(include_self=True, recursive=True) \
         if hasattr(model, "_flatten_layers") else [model]
     classes = {c for layer in layers for c in type(layer).__mro__}
@@ -279,6 +297,8 @@ def code_fingerprint(model) -> str:
         path = getattr(sys.modules.get(name), "__file__", None)
         if path and name != "__main__" and Path(path).is_file():
             h.update(Path(path).read_bytes())
+    for layer in layers:  # a layer's settings (units, activation, ...) are code a learner edits too
+        h.update(_config_text(layer).encode())
     for layer in layers:  # functions handed to a model (a learner's loss, a penalty) train too
         for attr, value in sorted(vars(layer).items()):
             if inspect.isfunction(value) or inspect.ismethod(value):

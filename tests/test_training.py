@@ -277,3 +277,20 @@ def test_fit_called_again_on_the_same_model_reuses_its_compiled_step(tmp_path):
     for va, vb in zip(training.state_variables(model), training.state_variables(whole)):
         np.testing.assert_array_equal(np.asarray(va), np.asarray(vb))
     assert history["loss"] == history_whole["loss"]
+
+
+def test_code_fingerprint_sees_a_changed_layer_setting_but_not_instance_names():
+    """An edited activation is new code (no stale resume); re-building the same model is not."""
+    import keras
+
+    def build(activation):
+        return keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation=activation)])
+
+    class M(training.Model):
+        def __init__(self, net):
+            super().__init__()
+            self.net = net
+
+    first, again = training.code_fingerprint(M(build("relu"))), training.code_fingerprint(M(build("relu")))
+    assert first == again
+    assert training.code_fingerprint(M(build("tanh"))) != first
