@@ -337,6 +337,19 @@ def test_learners_projection_is_what_adversarial_training_uses(capsys):
     assert fallback is nb06.project and "reference projection" in capsys.readouterr().out
 
 
+def test_a_new_projection_starts_a_fresh_checkpoint():
+    x, y = _tiny_data()
+
+    def key(project):
+        keras.utils.set_random_seed(0)
+        trainer = notebook_code(project=project)["AdversarialTraining"](_tiny_model(), eps=0.1, attack_steps=2)
+        return training.checkpoint_key(trainer, (x, y), 0, 16)
+
+    other = lambda a, x, e: tf.minimum(tf.maximum(tf.minimum(tf.maximum(a, x - e), x + e), 0.0), 1.0)  # noqa: E731
+    assert key(nb06.project) == key(nb06.project)
+    assert key(other) != key(nb06.project)
+
+
 def test_learners_fgsm_step_is_what_fgsm_uses(small_cnn):
     model, x, y = small_cnn
     calls = []
