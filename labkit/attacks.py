@@ -5,6 +5,10 @@ logits (``from_logits=True``, the default) or probabilities (``from_logits=False
 floats in ``[clip_min, clip_max]`` (``[0, 1]`` for the digits) of any shape; attacks run batch by
 batch over the examples and return NumPy arrays.
 
+Notebook 06 writes FGSM and PGD in its cells; :func:`fgsm` and :func:`pgd` here are the copies
+that ``tests/test_crosschecks.py`` compares with the Adversarial Robustness Toolbox, and a test
+checks that the notebook's cells give the same examples. JSMA lives only here.
+
 The chapter's pseudo-code takes the sign of the gradient *of the model*; the attack takes the
 sign of the gradient of the *loss* with respect to the input (Goodfellow et al. 2015):
 
@@ -84,13 +88,14 @@ def _gradient_fn(model, from_logits):
 
 
 def _pgd_fn(model, from_logits):
-    """steps of signed gradient ascent (direction=+1) or descent (-1), projected onto [lo, hi]."""
+    """``steps`` signed gradient steps up the loss, each projected onto the ball and the pixel range."""
     tf = _tf()
 
-    def run(adv, labels, lo, hi, steps, step_size, direction):
+    def run(x, y, adv, eps, steps, step_size, clip_min, clip_max):
         for _ in tf.range(steps):
-            grad, _ = loss_gradient(model, adv, labels, from_logits)
-            adv = tf.clip_by_value(adv + direction * step_size * tf.sign(grad), lo, hi)
+            grad, _ = loss_gradient(model, adv, y, from_logits)
+            adv = tf.clip_by_value(tf.clip_by_value(adv + step_size * tf.sign(grad), x - eps, x + eps),
+                                   clip_min, clip_max)
         return adv
 
     return _compiled(model, ("pgd", from_logits), lambda: tf.function(run, reduce_retracing=True))
@@ -134,58 +139,43 @@ def fgsm(model, x, y, eps: float, target=None, from_logits: bool = True,
 
 
 def pgd(model, x, y, eps: float, steps: int = 40, step_size: float | None = None, restarts: int = 1,
-        random_start: bool = True, target=None, from_logits: bool = True, clip_min: float = 0.0,
-        clip_max: float = 1.0, batch_size: int = 256, seed: int = 0) -> np.ndarray:
+        random_start: bool = True, from_logits: bool = True, clip_min: float = 0.0,
+        clip_max: float = 1.0, seed: int = 0) -> np.ndarray:
     """Projected gradient descent in the L-infinity ball (Madry et al. 2018); iterative FGSM.
 
-    Start at a uniform random point of the ``eps``-ball (``random_start``), take ``steps`` signed
-    gradient steps of ``step_size`` (default ``2.5 * eps / steps``), and after each step project
-    back onto the ball around ``x`` and clip to the pixel range. With ``restarts > 1`` the attack is
-    repeated from new random starts and, per example, the strongest result is kept (one that fools
-    the model, else the one with the highest loss); an example that is already fooled is not
-    attacked again (that changes the loss, not the accuracy). With one step, no random start and
-    ``step_size = eps`` it is exactly FGSM.
+    The copy of notebook 06's ``pgd`` (a test checks that both give the same examples), kept here
+    for the cross-check against ART. Start at a uniform random point of the ``eps``-ball
+    (``random_start``), take ``steps`` signed gradient steps of ``step_size`` (default
+    ``2.5 * eps / steps``) up the loss of ``y``, and after each step project back onto the ball
+    around ``x`` and the pixel range. With ``restarts > 1`` the digits that no earlier restart has
+    fooled are attacked again from new random starts; per example the first result that fools the
+    model is kept, else the last one. With one step, no random start and ``step_size = eps`` it is
+    exactly FGSM.
     """
     tf = _tf()
     eps = _check_eps(eps)
     x, y = _check_inputs(x, y, clip_min, clip_max)
-    if target is not None:
-        _, target = _check_inputs(x, target, clip_min, clip_max, name="target")
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
         raise ValueError(f"steps = {steps!r} must be an integer >= 1")
     if isinstance(restarts, bool) or not isinstance(restarts, (int, np.integer)) or restarts < 1:
         raise ValueError(f"restarts = {restarts!r} must be an integer >= 1")
     step_size = 2.5 * eps / steps if step_size is None else _check_eps(step_size)
     rng = np.random.default_rng(seed)
-    labels_all, direction = (y, 1.0) if target is None else (target, -1.0)
-    best = x.copy()
-    for s in _batches(len(x), batch_size):
-        x0, labels = x[s], labels_all[s]
-        lo, hi = np.maximum(x0 - eps, clip_min), np.minimum(x0 + eps, clip_max)
-        best_score = np.full(len(x0), -np.inf)
-        todo = np.arange(len(x0))
-        for _ in range(restarts):
-            # a restart only matters for examples no earlier restart has succeeded on
-            todo = todo[best_score[todo] < 1e5]
-            if len(todo) == 0:
-                break
-            adv = x0[todo]
-            if random_start and eps > 0:
-                noise = rng.uniform(-eps, eps, size=adv.shape).astype("float32")
-                adv = np.clip(adv + noise, lo[todo], hi[todo])
-            adv = _pgd_fn(model, from_logits)(
-                tf.constant(adv), tf.constant(labels[todo]), tf.constant(lo[todo]),
-                tf.constant(hi[todo]), tf.constant(steps), tf.constant(step_size, tf.float32),
-                tf.constant(direction, tf.float32)).numpy()
-            scores = np.asarray(model(adv, training=False))
-            loss = np.asarray(tf.keras.losses.sparse_categorical_crossentropy(
-                labels[todo], scores, from_logits=from_logits))
-            hit = scores.argmax(-1) != labels[todo] if target is None else scores.argmax(-1) == labels[todo]
-            # success dominates; among equals, the higher (untargeted) / lower (targeted) loss wins
-            score = hit * 1e6 + direction * np.minimum(loss, 1e5)
-            better = score > best_score[todo]
-            best[s][todo[better]] = adv[better]
-            best_score[todo[better]] = score[better]
+    best, todo = x.copy(), np.arange(len(x))
+    for _ in range(restarts):
+        x0, y0 = x[todo], y[todo]
+        start = x0
+        if random_start:
+            noise = rng.uniform(-eps, eps, x0.shape).astype("float32")
+            start = np.clip(np.clip(x0 + noise, x0 - eps, x0 + eps), clip_min, clip_max)
+        adv = _pgd_fn(model, from_logits)(
+            tf.constant(x0), tf.constant(y0), tf.constant(start), tf.constant(eps, tf.float32),
+            tf.constant(steps), tf.constant(step_size, tf.float32), tf.constant(clip_min, tf.float32),
+            tf.constant(clip_max, tf.float32)).numpy()
+        best[todo] = adv
+        todo = todo[predict(model, adv) == y0]
+        if len(todo) == 0:
+            break
     return best
 
 

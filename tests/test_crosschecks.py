@@ -2,7 +2,9 @@
 
 - IBM's Adversarial Robustness Toolbox (ART >= 1.20, Keras 3 / TF 2, installed from
   requirements-test.txt) checks :func:`labkit.attacks.fgsm` element by element and the robust accuracy
-  left by :func:`labkit.attacks.pgd`, on a small CNN trained here on real digits.
+  left by :func:`labkit.attacks.pgd`, on a small CNN trained here on real digits. These are the
+  copies of notebook 06's ``fgsm`` and ``pgd`` cells; ``tests/test_nb06_adversarial.py`` checks that
+  the cells give the same examples as the copies.
 - SDMetrics' ``QualityReport`` checks :func:`labkit.table_metrics.column_shapes` and
   :func:`labkit.table_metrics.column_pair_trends` on the Lending Club loans and two synthetic versions.
   SDMetrics requires pandas < 3, so it runs in its own venv (``.venv-sdmetrics``, made by

@@ -1,13 +1,18 @@
 """Notebook 06 — adversarial attacks and defences: labkit.attacks, labkit.defences, exercises, smoke run."""
+import ast
+import itertools
+import linecache
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-import labkit
 from labkit import attacks, defences
 from labkit.exercises import nb06
 
 keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
+from labkit import training  # noqa: E402  (imports TensorFlow)
 
 
 def linear_model(w, b=0.0):
@@ -215,38 +220,151 @@ def _tiny_model():
     return keras.Model(inputs, keras.layers.Dense(2)(keras.layers.Flatten()(h)))
 
 
-def test_adversarial_training_resumes_exactly(tmp_path):
+# --- the notebook's own attacks and training steps -----------------------------------------------
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "06_adversarial.ipynb"
+
+
+def notebook_code(fgsm_step=None, project=None):
+    """The functions and classes that the notebook's cells define (only the ``def`` and ``class``
+    statements, executed), with the FGSM step and the projection the exercises hand on."""
+    import nbformat
+
+    namespace = {"np": np, "tf": tf, "keras": keras, "training": training, "attacks": attacks,
+                 "fgsm_step": fgsm_step or nb06.fgsm_step, "project": project or nb06.project}
+    keep = []
+    for cell in nbformat.read(NOTEBOOK, as_version=4).cells:
+        if cell.cell_type == "code" and "parameters" not in cell.metadata.get("tags", []):
+            keep += [node for node in ast.parse(cell.source).body
+                     if isinstance(node, (ast.FunctionDef, ast.ClassDef)) and not node.name.startswith("my_")]
+    source = ast.unparse(ast.Module(body=keep, type_ignores=[])) + "\n"
+    name = f"<notebook 06 cells {next(_COUNTER)}>"
+    linecache.cache[name] = (len(source), None, source.splitlines(True), name)  # AutoGraph reads it
+    exec(compile(source, name, "exec"), namespace)
+    return namespace
+
+
+_COUNTER = itertools.count()
+
+
+def test_notebook_defines_the_attacks_and_training_steps():
+    code = notebook_code()
+    for name in ["loss_gradient", "fgsm", "pgd_steps", "pgd", "make_classifier",
+                 "AdversarialTraining", "GradientPenaltyTraining"]:
+        assert name in code, name
+    assert issubclass(code["AdversarialTraining"], training.Model)
+    assert issubclass(code["GradientPenaltyTraining"], training.Model)
+
+
+def test_notebook_fgsm_equals_labkit_copy(small_cnn):
+    model, x, y = small_cnn
+    fgsm = notebook_code()["fgsm"]
+    target = (y + 1) % 3
+    for eps in (0.05, 0.2):
+        np.testing.assert_allclose(fgsm(model, x, y, eps), attacks.fgsm(model, x, y, eps), atol=1e-6)
+        np.testing.assert_allclose(fgsm(model, x, y, eps, target=target),
+                                   attacks.fgsm(model, x, y, eps, target=target), atol=1e-6)
+
+
+def test_notebook_pgd_equals_labkit_copy(small_cnn):
+    model, x, y = small_cnn
+    pgd = notebook_code()["pgd"]
+    for eps, restarts in [(0.05, 1), (0.1, 3), (0.3, 2)]:
+        ours = pgd(model, x, y, eps, steps=7, restarts=restarts, seed=3)
+        np.testing.assert_allclose(ours, attacks.pgd(model, x, y, eps, steps=7, restarts=restarts, seed=3),
+                                   atol=1e-6)
+        assert np.abs(ours - x).max() <= eps + 1e-6 and 0 <= ours.min() and ours.max() <= 1
+
+
+def test_notebook_adversarial_training_is_robust_where_plain_training_is_not():
+    """A working training step must raise accuracy under PGD; a broken one (no attack) must not."""
+    code = notebook_code()
+    x, y = _tiny_data()
+    keras.utils.set_random_seed(0)
+    model = _tiny_model()
+    trainer = code["AdversarialTraining"](model, eps=0.1, attack_steps=3)
+    history = training.fit(trainer, (x, y), 4, batch_size=16, seed=0)
+    assert np.isfinite(history["loss"]).all() and len(history["accuracy on attacked digits"]) == 4
+    x_adv = code["pgd"](model, x, y, 0.1, steps=3)
+    assert np.abs(x_adv - x).max() <= 0.1 + 1e-6
+
+
+def test_notebook_training_steps_resume_exactly(tmp_path):
+    code = notebook_code()
     x, y = _tiny_data()
 
-    def train(epochs, folder=None, keep=True, ramp=2):
-        keras.utils.set_random_seed(0)                     # the same initial weights each time
+    def train(steps, folder=None):
+        keras.utils.set_random_seed(0)
         model = _tiny_model()
-        history = defences.adversarial_training(model, x, y, eps=0.1, epochs=epochs, steps=2, batch_size=24,
-                                                ramp_epochs=ramp, checkpoint_dir=folder, keep_checkpoint=keep)
+        trainer = code["AdversarialTraining"](model, eps=0.1, attack_steps=2, ramp_steps=3)
+        history = training.fit(trainer, (x, y), steps, batch_size=16, seed=0, checkpoint_dir=folder,
+                               checkpoint_every=1, show_progress=False)
         return model, history
 
-    whole_model, whole = train(3)
-    train(1, tmp_path / "ck")                              # keep_checkpoint: as an interrupted run leaves it
-    resumed_model, resumed = train(3, tmp_path / "ck", keep=False)
-    assert len(whole["loss"]) == 3 and whole["loss"] == resumed["loss"]
-    assert whole["accuracy"] == resumed["accuracy"]
+    whole_model, whole = train(4)
+    train(2, tmp_path / "ck")
+    resumed_model, resumed = train(4, tmp_path / "ck")
+    assert whole["loss"] == resumed["loss"]
     for got, want in zip(resumed_model.get_weights(), whole_model.get_weights()):
         np.testing.assert_array_equal(got, want)
-    assert not (tmp_path / "ck").exists()                  # completed: the checkpoint is gone
-    assert train(3, ramp=0)[1]["loss"] != whole["loss"]    # the eps ramp changes the run
-    with pytest.raises(ValueError, match="attack"):
-        defences.adversarial_training(_tiny_model(), x, y, attack="cw")
-    with pytest.raises(ValueError, match="one integer class"):
-        defences.adversarial_training(_tiny_model(), x, y[:5])
+    keras.utils.set_random_seed(0)
+    penalty = code["GradientPenaltyTraining"](_tiny_model(), weight=0.5)
+    h = training.fit(penalty, (x, y), 2, batch_size=16, seed=0, show_progress=False)
+    assert np.isfinite(h["loss"]).all() and min(h["penalty"]) > 0
 
 
-def test_fgsm_training_and_gradient_regularisation_run():
+def test_learners_projection_is_what_adversarial_training_uses(capsys):
+    calls = []
+
+    def my_project(x_adv, x, eps):                    # correct, and counts its calls
+        calls.append(1)
+        return tf.clip_by_value(tf.clip_by_value(x_adv, x - eps, x + eps), 0.0, 1.0)
+
+    project = nb06.EXERCISES[2].use(my_project, "projection")
+    assert project is my_project and "your projection" in capsys.readouterr().out
+    code = notebook_code(project=project)
     x, y = _tiny_data()
-    h1 = defences.adversarial_training(_tiny_model(), x, y, eps=0.1, epochs=1, attack="fgsm")
-    h2 = defences.gradient_regularisation_training(_tiny_model(), x, y, weight=0.5, epochs=1)
-    assert np.isfinite(h1["loss"]).all() and np.isfinite(h2["loss"]).all()
-    with pytest.raises(ValueError, match="weight"):
-        defences.gradient_regularisation_training(_tiny_model(), x, y, weight=-1)
+    trainer = code["AdversarialTraining"](_tiny_model(), eps=0.1, attack_steps=2)
+    assert trainer.project is my_project
+    calls.clear()
+    training.fit(trainer, (x, y), 2, batch_size=16, seed=0, show_progress=False)
+    assert calls                                       # traced into the compiled training step
+    calls.clear()
+    code["pgd"](_tiny_model(), x, y, 0.1, steps=2)
+    assert calls                                       # and used by the PGD evaluation
+    # a projection that forgets the ball is rejected, and the reference trains instead
+    fallback = nb06.EXERCISES[2].use(lambda a, x, e: tf.clip_by_value(a, 0.0, 1.0), "projection")
+    assert fallback is nb06.project and "reference projection" in capsys.readouterr().out
+
+
+def test_a_new_projection_starts_a_fresh_checkpoint():
+    x, y = _tiny_data()
+
+    def key(project):
+        keras.utils.set_random_seed(0)
+        trainer = notebook_code(project=project)["AdversarialTraining"](_tiny_model(), eps=0.1, attack_steps=2)
+        return training.checkpoint_key(trainer, (x, y), 0, 16)
+
+    other = lambda a, x, e: tf.minimum(tf.maximum(tf.minimum(tf.maximum(a, x - e), x + e), 0.0), 1.0)  # noqa: E731
+    assert key(nb06.project) == key(nb06.project)
+    assert key(other) != key(nb06.project)
+
+
+def test_learners_fgsm_step_is_what_fgsm_uses(small_cnn):
+    model, x, y = small_cnn
+    calls = []
+
+    def my_fgsm_step(x, grad, eps):
+        calls.append(1)
+        return np.clip(x + eps * np.sign(grad), 0.0, 1.0)
+
+    step = nb06.EXERCISES[0].use(my_fgsm_step, "FGSM step")
+    assert step is my_fgsm_step
+    calls.clear()                                      # the check called it once
+    fgsm = notebook_code(fgsm_step=step)["fgsm"]
+    fgsm(model, x, y, 0.1)
+    fgsm(model, x, y, 0.1, target=(y + 1) % 3)
+    assert len(calls) == 2
 
 
 # --- exercises --------------------------------------------------------------------------------
@@ -254,11 +372,21 @@ def test_fgsm_training_and_gradient_regularisation_run():
 # reference-passes / blank-is-not-attempted: tests/test_exercises.py covers every notebook
 
 
-def test_exercise_wrong_answers_are_incorrect():
-    assert nb06.EXERCISES[0].check(lambda x, g, e: np.clip(x - e * np.sign(g), 0, 1)).status == "incorrect"
-    assert nb06.EXERCISES[1].check(lambda w, e: e * np.linalg.norm(w)).status == "incorrect"
-    assert nb06.EXERCISES[2].check(lambda a, x, e: np.clip(a, 0, 1)).status == "incorrect"
-    assert nb06.EXERCISES[3].check(lambda c, a, t: (np.mean(c > t), np.mean(a > t))).status == "incorrect"
+@pytest.mark.parametrize("index, wrong", [
+    (0, lambda x, g, e: np.clip(x - e * np.sign(g), 0, 1)),          # against the gradient
+    (0, lambda x, g, e: x + e * np.sign(g)),                           # no clipping
+    (0, lambda x, g, e: np.clip(x + e * g, 0, 1)),                     # the gradient, not its sign
+    (1, lambda w, e: e * np.linalg.norm(w)),                           # the L2 answer
+    (1, lambda w, e: e * np.abs(w).max()),                             # one pixel only
+    (2, lambda a, x, e: np.clip(a, 0, 1)),                             # forgets the ball
+    (2, lambda a, x, e: np.clip(a, x - e, x + e)),                     # forgets the pixel range
+    (2, lambda a, x, e: np.clip(np.clip(a, x - e, x + e), 0, 1)),      # NumPy: fails when compiled
+    (3, lambda c, a, t: (np.mean(c > t), np.mean(a > t))),            # rates swapped
+    (3, lambda c, a, t: (np.mean(a >= t), np.mean(c < t))),           # fpr from the wrong side
+])
+def test_exercise_wrong_answers_are_incorrect(index, wrong):
+    result = nb06.EXERCISES[index].check(wrong)
+    assert result.status == "incorrect", result
 
 
 # --- the notebook -----------------------------------------------------------------------------

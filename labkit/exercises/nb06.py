@@ -46,24 +46,40 @@ def _check_max_linear(function):
 
 
 def project(x_adv, x, eps):
-    """Reference: PGD's projection onto the eps-ball around x, then onto the pixel range [0, 1]."""
-    return np.clip(np.clip(x_adv, x - eps, x + eps), 0.0, 1.0)
+    """Reference: PGD's projection onto the eps-ball around x, then onto the pixel range [0, 1].
+
+    TensorFlow ops, so that it also runs inside a compiled training step."""
+    import tensorflow as tf
+
+    return tf.clip_by_value(tf.clip_by_value(x_adv, x - eps, x + eps), 0.0, 1.0)
 
 
 def _check_project(function):
     rng = np.random.default_rng(2)
-    x = rng.random((3, 10))
-    x_adv = x + rng.normal(scale=0.5, size=x.shape)
+    x = rng.random((3, 10)).astype("float32")
+    x_adv = (x + rng.normal(scale=0.5, size=x.shape)).astype("float32")
     got = np.asarray(call(function, x_adv, x, 0.1), dtype=float)
     if got.shape != x.shape:
         raise Incorrect(f"expected shape {x.shape}, got {got.shape}")
-    if np.abs(got - x).max() > 0.1 + 1e-9:
+    if np.abs(got - x).max() > 0.1 + 1e-6:
         raise Incorrect("some pixels are more than eps away from the original: clip to [x - eps, x + eps]")
     if got.min() < 0 or got.max() > 1:
         raise Incorrect("some pixels left the range [0, 1]")
-    if not np.allclose(got, project(x_adv, x, 0.1)):
+    want = np.clip(np.clip(x_adv, x - 0.1, x + 0.1), 0.0, 1.0)
+    if not np.allclose(got, want, atol=1e-6):
         raise Incorrect("the projection should change a pixel only when it is outside the ball or "
                         "the range, and then move it to the nearest allowed value")
+    import tensorflow as tf
+
+    try:  # the training step runs compiled: the projection must work on symbolic tensors too
+        compiled = tf.function(lambda a, b: function(a, b, tf.constant(0.1)))
+        got = np.asarray(compiled(tf.constant(x_adv), tf.constant(x)), dtype=float)
+    except Exception as err:  # noqa: BLE001 - e.g. NumPy on a symbolic tensor
+        raise Incorrect("right on arrays, but it fails inside a compiled training step "
+                        f"({type(err).__name__}); write it with TensorFlow ops such as "
+                        "tf.clip_by_value, tf.minimum, tf.maximum") from None
+    if not np.allclose(got, want, atol=1e-6):
+        raise Incorrect("right on arrays, but not on TensorFlow tensors")
 
 
 def detection_rates(clean_scores, adversarial_scores, threshold):
@@ -89,12 +105,13 @@ def _check_rates(function):
 
 EXERCISES = [
     Exercise(
-        name="q1", prompt="Write `fgsm_step(x, grad, eps)`: one untargeted FGSM step, given the "
-                          "gradient of the loss with respect to `x`; keep pixels in [0, 1].",
+        name="q1", prompt="Write `my_fgsm_step(x, grad, eps)`: one untargeted FGSM step, given the "
+                          "gradient of the loss with respect to `x`; keep pixels in [0, 1]. The FGSM "
+                          "attacks of the notebook use it once it passes.",
         checker=_check_fgsm_step,
         hints=("The attack wants the loss of the true class to go *up*.",
                "`np.sign` and `np.clip`."),
-        solution_code="def fgsm_step(x, grad, eps):\n"
+        solution_code="def my_fgsm_step(x, grad, eps):\n"
                       "    return np.clip(x + eps * np.sign(grad), 0.0, 1.0)",
         reference=fgsm_step),
     Exercise(
@@ -106,13 +123,14 @@ EXERCISES = [
         solution_code="def max_linear_change(w, eps):\n    return eps * np.abs(w).sum()",
         reference=max_linear_change),
     Exercise(
-        name="q3", prompt="Write PGD's projection `project(x_adv, x, eps)`: back into the eps-ball "
-                          "around `x` (L-infinity), then into the pixel range [0, 1].",
+        name="q3", prompt="Write PGD's projection `my_project(x_adv, x, eps)`: back into the eps-ball "
+                          "around `x` (L-infinity), then into the pixel range [0, 1], with TensorFlow "
+                          "ops. PGD and adversarial training use it once it passes.",
         checker=_check_project,
-        hints=("In L-infinity the projection works pixel by pixel.",
-               "Two `np.clip` calls."),
-        solution_code="def project(x_adv, x, eps):\n"
-                      "    return np.clip(np.clip(x_adv, x - eps, x + eps), 0.0, 1.0)",
+        hints=("In L-infinity the projection works pixel by pixel: each pixel on its own.",
+               "Two `tf.clip_by_value` calls (NumPy cannot run inside the compiled training step)."),
+        solution_code="def my_project(x_adv, x, eps):\n"
+                      "    return tf.clip_by_value(tf.clip_by_value(x_adv, x - eps, x + eps), 0.0, 1.0)",
         reference=project),
     Exercise(
         name="q4", prompt="Write `detection_rates(clean_scores, adversarial_scores, threshold)` "
