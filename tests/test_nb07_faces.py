@@ -188,3 +188,23 @@ def test_shown_solutions_pass_with_the_notebooks_imports():
         namespace = {"np": np, "ops": ops}
         exec(item.solution_code, namespace)
         assert item.check(namespace[name]).status == "correct", item.name
+
+
+@pytest.mark.notebook
+def test_the_few_faces_study_runs_in_smoke_mode(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    out = tmp_path / "07_few_faces.json"
+    subprocess.run([sys.executable, str(ROOT / "experiments" / "07_few_faces.py"), "--smoke", "--out", str(out)],
+                   check=True, cwd=ROOT, timeout=900,
+                   env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))})
+    result = json.loads(out.read_text())
+    assert result["smoke"] and len(result["rows"]) == 1
+    assert set(result["summary"]) == {"real_only", "real_plus_generated", "real_plus_augmented"}
+    committed = json.loads((ROOT / "experiments" / "results" / "07_few_faces.json").read_text())
+    assert not committed["smoke"] and committed["draws"] >= 4 and committed["faces"] == result["faces"]
