@@ -132,11 +132,13 @@ def face_classifier(image_size: int = 32, feature_dim: int = 64):
     return model
 
 
-def train_classifier(x, y, epochs: int = 40, batch_size: int = 32, seed: int = 0):
+def train_classifier(x, y, epochs: int = 40, batch_size: int = 32, seed: int = 0, steps: int | None = None):
     """Train :func:`face_classifier` on (N, S, S) images in [0, 1] with labels 1 = face, 0 = non-face.
 
     Classes are weighted by their inverse frequency, so adding extra faces does not shift the
-    decision threshold just by changing the class balance.
+    decision threshold just by changing the class balance. ``steps`` (instead of ``epochs``):
+    about that many gradient steps whatever the set's size (whole epochs, rounded up), so that
+    sets of different sizes get the same training.
     """
     import keras
 
@@ -146,6 +148,8 @@ def train_classifier(x, y, epochs: int = 40, batch_size: int = 32, seed: int = 0
         raise ValueError(f"x must be (N, S, S) with one label each, got {x.shape} and {y.shape}")
     if set(np.unique(y)) != {0.0, 1.0}:
         raise ValueError("y must contain both classes, 1 = face and 0 = non-face")
+    if steps is not None:
+        epochs = int(np.ceil(check_int("steps", steps, minimum=1) / np.ceil(len(x) / batch_size)))
     keras.utils.set_random_seed(seed)
     model = face_classifier(x.shape[1])
     weights = {c: len(y) / (2.0 * (y == c).sum()) for c in (0, 1)}
@@ -200,10 +204,11 @@ def augmented_faces(faces, n: int, seed: int = 0) -> np.ndarray:
 
 
 def case_study(x_train, y_train, x_holdout, y_holdout, generated, augmented, seeds=(0, 1, 2),
-               epochs: int = 40, progress=None) -> dict:
+               epochs: int = 40, progress=None, steps: int | None = None) -> dict:
     """Steps 2–4: train on each condition with every seed; held-out accuracies per condition.
 
     ``generated`` and ``augmented`` are extra face images (label 1) added to the real training set.
+    ``steps``: the same number of gradient steps for every condition (see :func:`train_classifier`).
     Returns ``{condition: [accuracy per seed]}`` for :data:`CONDITIONS`.
     """
     extra = {"real_only": None, "real_plus_generated": generated, "real_plus_augmented": augmented}
@@ -214,6 +219,6 @@ def case_study(x_train, y_train, x_holdout, y_holdout, generated, augmented, see
         if extra[condition] is not None:
             x = np.concatenate([x, extra[condition]])
             y = np.concatenate([y, np.ones(len(extra[condition]), y.dtype)])
-        model = train_classifier(x, y, epochs=epochs, seed=int(seed))
+        model = train_classifier(x, y, epochs=epochs, seed=int(seed), steps=steps)
         results[condition].append(accuracy(model, x_holdout, y_holdout))
     return results

@@ -296,6 +296,9 @@ NOTEBOOKS: dict[str, Notebook] = {
             eval_samples=count(200, 300, 1000),
             extra_faces=count(70, 140, 280),
             classifier_epochs=count(5, 25, 40),
+            case_faces=count(3, 3, 3),
+            case_gan_steps=count(20, 300, 3000),
+            classifier_steps=count(10, 150, 300),
         )),
     "08_finance": Notebook(
         parameters=dict(

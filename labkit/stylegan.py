@@ -1,5 +1,12 @@
 """A StyleGAN-style generator small enough for a CPU (11.3.2.1): each mechanism of Karras et al.
 
+Notebook 07 builds this design in its own cells (the layers, the generator, the discriminator and
+the training step); this module keeps one copy for reuse outside the notebook (tests, the seed
+study ``experiments/07_few_faces.py``), and ``tests/test_nb07_faces.py`` checks that both build the
+same architecture and, with the same weights, the same images. It also holds the notebook's
+sampling plumbing (:func:`sample_images`, :func:`images_from_z`, :func:`images_from_ws`,
+:func:`discriminate`), which works with either generator.
+
 Generator (StyleGAN, Karras et al. 2019; StyleGAN2, Karras et al. 2020)::
 
     z (latent_dim) ──mapping MLP──► w ──affine per layer──► styles s
@@ -378,6 +385,69 @@ class StyleGAN(GAN):
         x = np.asarray(images, np.float32)[..., None] * 2.0 - 1.0
         return np.concatenate([self.discriminator(x[i:i + batch_size], training=False).numpy()[:, 0]
                                for i in range(0, len(x), batch_size)])
+
+
+# --- sampling plumbing (any generator with map / broadcast / synthesize / noise_shapes / w_avg) ----
+
+def default_truncate(w, w_avg, psi):
+    """The truncation trick ``w_avg + psi * (w - w_avg)``."""
+    return w_avg + psi * (w - w_avg)
+
+
+def images_from_ws(generator, ws, noise_seed: int | None = 0, shared_noise: bool = False,
+                   batch_size: int = 1000) -> np.ndarray:
+    """Images in [0, 1] (N, S, S) from per-layer ws (N, num_ws, w_dim), with noise maps from ``noise_seed``.
+
+    ``shared_noise=True`` gives every image the same noise maps, so only the styles differ;
+    ``noise_seed=None`` draws fresh noise.
+    """
+    ws = np.asarray(ws, np.float32)
+    if ws.ndim == 2:
+        ws = np.asarray(generator.broadcast(ws))
+    rng = np.random.default_rng(noise_seed)
+    one = [rng.standard_normal(s).astype(np.float32) for s in generator.noise_shapes(1)]
+    out = []
+    for start in range(0, len(ws), batch_size):
+        chunk = ws[start:start + batch_size]
+        if shared_noise:
+            noise = [np.repeat(m, len(chunk), axis=0) for m in one]
+        else:
+            noise = [rng.standard_normal(s).astype(np.float32) for s in generator.noise_shapes(len(chunk))]
+        out.append(np.asarray(generator.synthesize(chunk, noise)))
+    return to_unit(np.concatenate(out))
+
+
+def images_from_z(generator, z, psi: float = 1.0, truncate=None, noise_seed: int | None = 0,
+                  shared_noise: bool = False, batch_size: int = 1000) -> np.ndarray:
+    """Images in [0, 1] from latent vectors z: map to w, truncate towards ``generator.w_avg`` by ``psi``."""
+    z = np.asarray(z, np.float32).reshape(-1, generator.latent_dim)
+    w = np.asarray(generator.map(z))
+    if psi != 1.0:
+        w = np.asarray((truncate or default_truncate)(w, np.asarray(generator.w_avg), psi), np.float32)
+    return images_from_ws(generator, w, noise_seed=noise_seed, shared_noise=shared_noise, batch_size=batch_size)
+
+
+def sample_images(generator, n: int, seed: int = 0, psi: float = 1.0, truncate=None) -> np.ndarray:
+    """``n`` images in [0, 1] from z ~ N(0, I) drawn with ``seed`` (noise maps from the same seed)."""
+    z = np.random.default_rng(seed).normal(size=(check_int("n", n, minimum=1), generator.latent_dim))
+    return images_from_z(generator, z.astype(np.float32), psi=psi, truncate=truncate, noise_seed=seed)
+
+
+def discriminate(discriminator, images, batch_size: int = 500) -> np.ndarray:
+    """A discriminator's logits on images in [0, 1] (N, S, S) (no augmentation)."""
+    x = np.asarray(images, np.float32)[..., None] * 2.0 - 1.0
+    return np.concatenate([np.asarray(discriminator(x[i:i + batch_size], training=False))[:, 0]
+                           for i in range(0, len(x), batch_size)])
+
+
+def architecture(model) -> list:
+    """(layer class name, sorted weight shapes) of every layer: compares two builds of one design."""
+    rows = []
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        own = sorted(tuple(int(d) for d in v.shape) for v in layer._trainable_variables + layer._non_trainable_variables)
+        rows.append((type(layer).__name__, tuple(own)))
+    top = sorted(tuple(int(d) for d in v.shape) for v in model._trainable_variables + model._non_trainable_variables)
+    return sorted(rows) + [("own", tuple(top)), ("count", model.count_params())]
 
 
 def _fold(seed, k: int):

@@ -6,9 +6,56 @@ from . import Exercise, Incorrect, call
 
 # q1 -------------------------------------------------------------------------------------
 
+def demodulation(kernel, styles, eps=1e-8):
+    """Reference: StyleGAN2's demodulation factors, 1/sqrt(Σ_{k,i} (W_kio s_ni)² + eps), shape (N, out).
+
+    Written with ``keras.ops`` so that it runs on NumPy arrays and inside the compiled training step.
+    """
+    from keras import ops
+
+    # Σ_{k,i} W_kio² s_ni² = Σ_i s_ni² (Σ_k W_kio²): a (N, in) @ (in, out) product
+    return 1.0 / ops.sqrt(ops.matmul(ops.square(styles), ops.sum(ops.square(kernel), axis=(0, 1))) + eps)
+
+
+def _numpy_demodulation(kernel, styles, eps=1e-8):
+    modulated = kernel[None] * styles[:, None, None, :, None]          # (N, k, k, in, out)
+    return 1.0 / np.sqrt((modulated ** 2).sum(axis=(1, 2, 3)) + eps)
+
+
+def _check_demodulation(function):
+    rng = np.random.default_rng(1)
+    kernel = rng.normal(size=(3, 3, 4, 5)).astype("float32")
+    styles = rng.uniform(0.5, 2.0, size=(2, 4)).astype("float32")
+    got = np.asarray(call(function, kernel, styles), dtype=float)
+    if got.shape != (2, 5):
+        raise Incorrect(f"one factor per sample and *output* channel: expected shape (2, 5), got {got.shape}")
+    want = _numpy_demodulation(kernel.astype(float), styles.astype(float))
+    if np.allclose(got, 1.0 / np.sqrt((kernel.astype(float) ** 2).sum(axis=(0, 1, 2)))[None], rtol=1e-4):
+        raise Incorrect("demodulate the *modulated* weights: multiply input channel i by s[n, i] first")
+    if np.allclose(got, want ** 2, rtol=1e-4):
+        raise Incorrect("you divided by the sum of squares; the factor is 1 / sqrt(sum of squares)")
+    if np.allclose(got, 1.0 / want, rtol=1e-4):
+        raise Incorrect("that is the norm itself; demodulation *divides* by it: return 1 / norm")
+    if not np.allclose(got, want, rtol=1e-4):
+        raise Incorrect("the factor is 1 / sqrt(sum over k and i of (W[k, i, o] * s[n, i])²): "
+                        "the inverse L2 norm of each output channel's modulated weights")
+    import tensorflow as tf
+
+    try:
+        traced = tf.function(function)(tf.constant(kernel), tf.constant(styles))
+    except Exception as err:  # noqa: BLE001 - any failure to trace is the learner's to fix
+        raise Incorrect("right numbers, but it does not run inside the compiled training step "
+                        f"({type(err).__name__}); use keras.ops (ops.sum, ops.sqrt, ops.square) "
+                        "or tensor operators instead of NumPy functions") from None
+    if not np.allclose(np.asarray(traced), want, rtol=1e-4):
+        raise Incorrect("it gives other numbers inside the compiled step; use keras.ops, not NumPy")
+
+
+# q2 -------------------------------------------------------------------------------------
+
 def truncate(w, w_avg, psi):
     """Reference: the truncation trick, w_avg + psi * (w - w_avg)."""
-    return np.asarray(w_avg) + psi * (np.asarray(w) - np.asarray(w_avg))
+    return w_avg + psi * (w - w_avg)
 
 
 def _check_truncate(function):
@@ -23,27 +70,6 @@ def _check_truncate(function):
         raise Incorrect("psi is the share of the distance from the mean that is *kept*: psi = 1 changes nothing")
     if not np.allclose(got, truncate(w, w_avg, 0.7)):
         raise Incorrect("psi = 0 should give w_avg for every row, psi = 1 should give w unchanged")
-
-
-# q2 -------------------------------------------------------------------------------------
-
-def demodulation(kernel, style, eps=1e-8):
-    """Reference: StyleGAN2's demodulation factor per output channel, 1/sqrt(Σ_{k,i} (W_kio s_i)² + eps)."""
-    kernel, style = np.asarray(kernel, float), np.asarray(style, float)
-    return 1.0 / np.sqrt(((kernel * style[None, None, :, None]) ** 2).sum(axis=(0, 1, 2)) + eps)
-
-
-def _check_demodulation(function):
-    rng = np.random.default_rng(1)
-    kernel, style = rng.normal(size=(3, 3, 4, 5)), rng.uniform(0.5, 2.0, size=4)
-    got = np.asarray(call(function, kernel, style), dtype=float)
-    if got.shape != (5,):
-        raise Incorrect(f"one factor per *output* channel: expected shape (5,), got {got.shape}")
-    if np.allclose(got, 1.0 / np.sqrt((kernel ** 2).sum(axis=(0, 1, 2)))):
-        raise Incorrect("demodulate the *modulated* weights: multiply each input channel i by s_i first")
-    if not np.allclose(got, demodulation(kernel, style), rtol=1e-5):
-        raise Incorrect("the factor is 1 / sqrt(sum over k and i of (W[k, i, o] * s[i])²): "
-                        "the inverse L2 norm of each output channel's modulated weights")
 
 
 # q3 -------------------------------------------------------------------------------------
@@ -87,23 +113,27 @@ def _check_copy_share(function):
 
 EXERCISES = [
     Exercise(
-        name="q1", prompt="Write `truncate(w, w_avg, psi)`: the truncation trick for a batch of ws "
-                          "(rows) and the tracked mean `w_avg`.",
+        name="q1", prompt="Write `demodulation(kernel, styles)`: StyleGAN2's factor for each sample "
+                          "and output channel, for a kernel of shape (k, k, in, out) and styles of "
+                          "shape (N, in). Use `keras.ops` (it runs on NumPy arrays and inside the "
+                          "training step); the generator below trains with your function.",
+        checker=_check_demodulation,
+        hints=("Modulate first: W'[n, k, i, o] = W[k, i, o] * s[n, i], e.g. "
+               "`kernel[None] * styles[:, None, None, :, None]`.",
+               "Then one number per sample n and output channel o: 1 / sqrt(sum over the kernel "
+               "positions and input channels of W'² + eps), i.e. `ops.sum(..., axis=(1, 2, 3))`."),
+        solution_code="def demodulation(kernel, styles, eps=1e-8):\n"
+                      "    modulated = kernel[None] * styles[:, None, None, :, None]   # (N, k, k, in, out)\n"
+                      "    return 1 / ops.sqrt(ops.sum(modulated ** 2, axis=(1, 2, 3)) + eps)",
+        reference=demodulation),
+    Exercise(
+        name="q2", prompt="Write `truncate(w, w_avg, psi)`: the truncation trick for a batch of ws "
+                          "(rows) and the tracked mean `w_avg`; the truncation figures below use it.",
         checker=_check_truncate,
         hints=("psi = 0 must give the mean face for every row; psi = 1 the untouched w.",
                "A straight line from w_avg to w, at the fraction psi."),
         solution_code="def truncate(w, w_avg, psi):\n    return w_avg + psi * (w - w_avg)",
         reference=truncate),
-    Exercise(
-        name="q2", prompt="Write `demodulation(kernel, style)`: StyleGAN2's factor for each output "
-                          "channel, for a kernel of shape (k, k, in, out) and a style of shape (in,).",
-        checker=_check_demodulation,
-        hints=("Modulate first: W'[k, i, o] = W[k, i, o] * s[i].",
-               "Then one number per output channel o: 1 / sqrt(sum over k and i of W'² + eps)."),
-        solution_code="def demodulation(kernel, style, eps=1e-8):\n"
-                      "    modulated = kernel * style[None, None, :, None]\n"
-                      "    return 1 / np.sqrt((modulated ** 2).sum(axis=(0, 1, 2)) + eps)",
-        reference=demodulation),
     Exercise(
         name="q3", prompt="Which layers hold pose and which hold texture? Answer with one letter "
                           "from `labkit.exercises.nb07.LAYER_CHOICES`.",
