@@ -42,26 +42,6 @@ def to_tanh(images) -> np.ndarray:
 
 # --- models ----------------------------------------------------------------------------------
 
-def dense_generator(latent_dim: int = 100, hidden: int = 128):
-    """The chapter's generator: z → Dense 128 → LeakyReLU → Dense 784 (tanh) → 28x28x1."""
-    z = keras.Input((latent_dim,), name="z")
-    x = layers.Dense(hidden)(z)
-    x = layers.LeakyReLU(0.2)(x)
-    x = layers.Dense(28 * 28, activation="tanh")(x)
-    image = layers.Reshape((28, 28, 1))(x)
-    return keras.Model(z, image, name="dense_generator")
-
-
-def dense_discriminator(hidden: int = 128):
-    """The chapter's discriminator: 784 → Dense 128 → LeakyReLU → Dense 1 (a logit: real vs fake)."""
-    image = keras.Input((28, 28, 1), name="image")
-    x = layers.Flatten()(image)
-    x = layers.Dense(hidden)(x)
-    x = layers.LeakyReLU(0.2)(x)
-    logit = layers.Dense(1)(x)
-    return keras.Model(image, logit, name="dense_discriminator")
-
-
 def dcgan_generator(latent_dim: int = 64, width: int = 64, num_classes: int | None = None):
     """z (and a class label) → Dense 7x7x2w → [ConvT stride 2 → BN → ReLU] → ConvT → 28x28x1 tanh."""
     z = keras.Input((latent_dim,), name="z")
@@ -290,11 +270,3 @@ def plot_losses(history, window: int = 50, title: str | None = None):
         ax.set_title(title)
     fig.tight_layout()
     return fig
-
-
-def interpolate(gan: GAN, z_start, z_end, steps: int = 10, label=None) -> np.ndarray:
-    """Images along the straight line from ``z_start`` to ``z_end`` in latent space."""
-    t = np.linspace(0.0, 1.0, check_int("steps", steps, minimum=2))[:, None]
-    z = (1 - t) * np.asarray(z_start, np.float32)[None] + t * np.asarray(z_end, np.float32)[None]
-    labels = None if label is None else np.full(len(z), int(label))
-    return gan.generate(z.astype(np.float32), labels)

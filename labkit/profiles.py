@@ -233,8 +233,8 @@ NOTEBOOKS: dict[str, Notebook] = {
         rules=(_train_and_test_digits_fit,)),
     "04_gan": Notebook(
         parameters=dict(
-            dense_steps=count(40, 3000, 20000),
-            dcgan_steps=count(30, 4000, 15000),
+            dense_steps=count(40, 1500, 20000),
+            dcgan_steps=count(30, 3500, 15000),
             cgan_steps=count(30, 2000, 10000),
             batch_size=count(64, 64, 64, at_most=1024),
             classifier_epochs=count(1, 6, 10),

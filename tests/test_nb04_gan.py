@@ -1,10 +1,13 @@
-"""Notebook 04 (GANs on digits): image metrics, GAN building blocks, exercises, smoke run."""
+"""Notebook 04 (GANs on digits): image metrics, the notebook's models and GAN step, exercises, smoke run."""
 import numpy as np
 import pytest
+from pathlib import Path
+
 from scipy import linalg
 
 import labkit
 from labkit import image_metrics as im
+from labkit.exercises import nb04 as _nb04  # noqa: F401  (makes labkit.exercises.nb04 available)
 from labkit.training import Evaluate, fit
 
 
@@ -157,33 +160,84 @@ def test_reference_classifier_is_cached(tmp_path):
         im.reference_classifier(tmp_path, x, y.astype(float))
 
 
-# --- GAN building blocks -----------------------------------------------------------------------
+# --- the notebook's models and training step ---------------------------------------------------
+# The models and the GAN class live in notebook cells; the tests exec those cells' source.
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "04_gan.ipynb"
+
+
+def _cell(marker):
+    import nbformat
+
+    cells = [c.source for c in nbformat.read(NOTEBOOK, as_version=4).cells
+             if c.cell_type == "code" and marker in c.source]
+    assert len(cells) == 1, f"expected one code cell containing {marker!r}, found {len(cells)}"
+    return cells[0]
+
+
+@pytest.fixture(scope="module")
+def nb():
+    """The notebook's model builders and GAN class, exec'd from its cells (small sizes)."""
+    import types
+
+    import keras
+    import tensorflow as tf
+
+    from labkit import training
+
+    ns = {"np": np, "labkit": labkit, "training": training, "keras": keras, "tf": tf,
+          "cfg": types.SimpleNamespace(latent_dim=8, width=4)}
+    for marker in ("def dense_generator(", "class GAN(training.Model)", "def dcgan_generator(",
+                   "def cgan_generator("):
+        exec(compile(_cell(marker), f"04_gan.ipynb:{marker}", "exec"), ns)
+    return types.SimpleNamespace(**ns)
+
+
+def _architecture(model):
+    return [(type(layer).__name__, str(layer.output.shape) if hasattr(layer, "output") else "",
+             layer.count_params()) for layer in model.layers]
+
+
+def test_labkit_dcgan_builders_match_the_notebook_cells(nb):
+    from labkit import gan as G
+
+    pairs = [(G.dcgan_generator(8, 4), nb.dcgan_generator(8, 4)),
+             (G.dcgan_discriminator(4), nb.dcgan_discriminator(4)),
+             (G.dcgan_generator(8, 4, num_classes=10), nb.cgan_generator(8, 4)),
+             (G.dcgan_discriminator(4, num_classes=10), nb.cgan_discriminator(4))]
+    for library, notebook in pairs:
+        assert library.name == notebook.name
+        assert _architecture(library) == _architecture(notebook)
+        assert library.count_params() == notebook.count_params()
+
+
+def test_notebook_models_have_the_right_shapes(nb):
+    z = np.zeros((3, 8), np.float32)
+    labels = np.array([0, 4, 9], np.int32)
+    assert nb.dense_generator(8)(z).shape == (3, 28, 28, 1)
+    assert nb.dense_discriminator()(np.zeros((3, 28, 28, 1))).shape == (3, 1)
+    assert nb.dcgan_generator(8, 8)(z).shape == (3, 28, 28, 1)
+    assert nb.cgan_generator(8, 8)([z, labels]).shape == (3, 28, 28, 1)
+    assert nb.cgan_discriminator(8)([np.zeros((3, 28, 28, 1)), labels]).shape == (3, 1)
+
 
 def _tiny_digits(n=64):
     digits = labkit.data.load_digits()
     return digits.x[::5000 // n][:n], digits.y[::5000 // n][:n]
 
 
-def test_models_have_the_right_shapes():
-    from labkit import gan as G
-
-    z = np.zeros((3, 8), np.float32)
-    assert G.dense_generator(8)(z).shape == (3, 28, 28, 1)
-    assert G.dense_discriminator()(np.zeros((3, 28, 28, 1))).shape == (3, 1)
-    assert G.dcgan_generator(8, width=8)(z).shape == (3, 28, 28, 1)
-    labels = np.array([0, 4, 9], np.int32)
-    assert G.dcgan_generator(8, width=8, num_classes=10)([z, labels]).shape == (3, 28, 28, 1)
-    assert G.dcgan_discriminator(8, num_classes=10)([np.zeros((3, 28, 28, 1)), labels]).shape == (3, 1)
+def _losses():
+    ex = labkit.exercises.nb04
+    return dict(generator_loss=ex.generator_loss, discriminator_loss=ex.discriminator_loss)
 
 
-def test_training_resumes_exactly_from_a_checkpoint(tmp_path):
-    from labkit import gan as G
-
+def test_training_resumes_exactly_from_a_checkpoint(nb, tmp_path):
     x, _ = _tiny_digits()
 
     def make():
         labkit.seed_everything(0)
-        return G.GAN(G.dcgan_generator(8, width=8), G.dcgan_discriminator(8), latent_dim=8)
+        return nb.GAN(nb.dcgan_generator(8, 4), nb.dcgan_discriminator(4), 8, **_losses(),
+                      r1_penalty=labkit.exercises.nb04.r1_penalty, r1_gamma=1.0)
 
     straight = make()
     h1 = fit(straight, x, steps=6, batch_size=8, show_progress=False)
@@ -193,99 +247,162 @@ def test_training_resumes_exactly_from_a_checkpoint(tmp_path):
     h2 = fit(resumed, x, steps=6, batch_size=8, checkpoint_dir=tmp_path, show_progress=False)
     assert h2["steps"] == 6 and len(h2["d_loss"]) == 6
     assert h1["d_loss"] == h2["d_loss"] and h1["g_loss"] == h2["g_loss"]   # bitwise on CPU
-    for a, b in zip(straight.generator.get_weights(), resumed.generator.get_weights()):
-        np.testing.assert_array_equal(a, b)
     for a, b in zip(straight.ema_generator.get_weights(), resumed.ema_generator.get_weights()):
         np.testing.assert_array_equal(a, b)
 
 
-def test_conditional_training_evaluates_and_samples_images():
-    from labkit import gan as G
-
+def test_conditional_training_evaluates_and_samples_images(nb):
     x, y = _tiny_digits()
     labkit.seed_everything(0)
-    cgan = G.GAN(G.dcgan_generator(8, width=8, num_classes=10), G.dcgan_discriminator(8, num_classes=10),
-                 latent_dim=8, num_classes=10)
+    cgan = nb.GAN(nb.cgan_generator(8, 4), nb.cgan_discriminator(4), 8, **_losses(), num_classes=10)
     history = fit(cgan, (x, y), steps=2, batch_size=8, show_progress=False,
-                  callbacks=[Evaluate(lambda g: {"mean": g.sample(10).mean()}, every=1)])
+                  callbacks=[Evaluate(lambda g: {"mean": g.sample(10, labels=np.arange(10)).mean()},
+                                      every=1)])
     assert [e["step"] for e in history["evaluations"]] == [1, 2]
     images = cgan.sample(20, labels=np.arange(20) % 10)
     assert images.shape == (20, 28, 28) and images.min() >= 0 and images.max() <= 1
-    with pytest.raises(ValueError, match="labels"):
-        cgan.sample(3, labels=[0, 1, 10])
-    with pytest.raises(ValueError, match="needs labels"):
-        fit(cgan, x, steps=1, show_progress=False)
 
 
-def test_time_budget_stops_training():
-    from labkit import gan as G
-
+def test_time_budget_stops_training(nb):
     x, _ = _tiny_digits()
-    gan = G.GAN(G.dense_generator(4, hidden=8), G.dense_discriminator(8), latent_dim=4)
+    gan = nb.GAN(nb.dense_generator(4, hidden=8), nb.dense_discriminator(8), 4, **_losses(), ema=None)
     history = fit(gan, x, steps=10_000, batch_size=8, max_seconds=0.5, show_progress=False)
     assert 0 < history["steps"] < 10_000 and history["seconds"] >= 0.5
 
 
-def test_generator_step_does_not_touch_the_discriminator():
+def test_generator_step_does_not_touch_the_discriminator(nb):
     import tensorflow as tf
 
-    from labkit import gan as G
-
     labkit.seed_everything(0)
-    gan = G.GAN(G.dense_generator(8, hidden=16), G.dense_discriminator(16), latent_dim=8, ema=None)
-    real = tf.constant(np.zeros((4, 28, 28, 1), np.float32))
-    noise = tf.constant(np.ones((4, 8), np.float32))
+    gan = nb.GAN(nb.dense_generator(8, hidden=16), nb.dense_discriminator(16), 8, **_losses(), ema=None)
+    batch = gan.draw_batch(np.zeros((4, 28, 28), np.float32), np.random.default_rng(0), 4)
+    assert batch["images"].min() == -1.0   # [0, 1] pixels rescaled to the generator's [-1, 1]
     d_before = [w.copy() for w in gan.discriminator.get_weights()]
     g_before = [w.copy() for w in gan.generator.get_weights()]
-    # replace the discriminator's optimiser by one that records whether it was used
-    calls = []
+    calls = []   # replace the discriminator's optimiser by one that records whether it was used
     original = gan.d_optimizer.apply_gradients
     gan.d_optimizer.apply_gradients = lambda pairs: calls.append(1) or original(pairs)
-    gan.train_step({"images": real, "labels": tf.zeros([4], tf.int32), "noise": noise})
+    gan.train_step({k: tf.constant(v) for k, v in batch.items()})
     assert len(calls) == 1  # one discriminator update per step, none during the generator's
     assert any(not np.allclose(a, b) for a, b in zip(g_before, gan.generator.get_weights()))
     assert any(not np.allclose(a, b) for a, b in zip(d_before, gan.discriminator.get_weights()))
 
 
-def test_interpolation_and_ranges():
+def test_pixel_ranges():
     from labkit import gan as G
 
-    gan = G.GAN(G.dense_generator(4, hidden=8), G.dense_discriminator(8), latent_dim=4)
-    path = G.interpolate(gan, np.zeros(4), np.ones(4), steps=5)
-    assert path.shape == (5, 28, 28)
     np.testing.assert_allclose(G.to_unit(G.to_tanh(np.full((2, 28, 28), 0.25))), 0.25, atol=1e-6)
-    with pytest.raises(labkit.ParameterError, match="real_label"):
-        G.GAN(G.dense_generator(4), G.dense_discriminator(), latent_dim=4, real_label=0.2)
 
 
 # --- exercises ---------------------------------------------------------------------------------
 
 # reference-passes / blank-is-not-attempted: tests/test_exercises.py covers every notebook
 
-
-def test_exercise_feedback_teaches():
+def _bce():
     import keras
+
+    return keras.losses.BinaryCrossentropy(from_logits=True)
+
+
+def test_q1_rejects_the_wrong_target_and_the_saturating_loss():
     import tensorflow as tf
 
-    ex = labkit.exercises.load("04")
-    bce = keras.losses.BinaryCrossentropy(from_logits=True)
+    ex, bce = labkit.exercises.load("04"), _bce()
     wrong_target = ex.q1.check(lambda logits: bce(tf.zeros_like(logits), logits))
     assert wrong_target.status == "incorrect" and "real" in wrong_target.message
+    minimax = ex.q1.check(lambda logits: -bce(tf.zeros_like(logits), logits))
+    assert minimax.status == "incorrect" and "saturates" in minimax.message
+    assert ex.q1.check(lambda logits: tf.reduce_mean(logits)).status == "incorrect"
+
+
+def test_q2_rejects_two_sided_smoothing_and_a_hard_coded_label():
+    import tensorflow as tf
+
+    ex, bce = labkit.exercises.load("04"), _bce()
     two_sided = ex.q2.check(lambda r, f, real_label=0.9: bce(tf.fill(tf.shape(r), real_label), r)
                             + bce(tf.fill(tf.shape(f), 1 - real_label), f))
     assert two_sided.status == "incorrect" and "one-sided" in two_sided.message
-    assert ex.q3.check("a").status == "incorrect"
+    hard_coded = ex.q2.check(lambda r, f, real_label=0.9: bce(tf.fill(tf.shape(r), 0.9), r)
+                             + bce(tf.zeros_like(f), f))
+    assert hard_coded.status == "incorrect" and "real_label" in hard_coded.message
+    unsmoothed = ex.q2.check(lambda r, f, real_label=0.9: bce(tf.ones_like(r), r) + bce(tf.zeros_like(f), f))
+    assert unsmoothed.status == "incorrect"
+
+
+def test_q3_q4_q5_reject_typical_wrong_answers():
+    ex = labkit.exercises.load("04")
+    assert ex.q3.check("a").status == "incorrect" and ex.q3.check("d").status == "incorrect"
     assert ex.q4.check(lambda m1, s1, m2, s2: (m1 - m2) ** 2).status == "incorrect"
-    twice = ex.q5.check(lambda d, x, gamma: 2 * labkit.exercises.nb04.r1_penalty(d, x, gamma))
+    assert ex.q4.check(lambda m1, s1, m2, s2: (m1 - m2) ** 2 + (s1 ** 2 - s2 ** 2) ** 2).status == "incorrect"
+    r1 = labkit.exercises.nb04.r1_penalty
+    twice = ex.q5.check(lambda d, x, gamma: 2 * r1(d, x, gamma))
     assert twice.status == "incorrect" and "gamma / 2" in twice.message
+    per_pixel = ex.q5.check(lambda d, x, gamma: r1(d, x, gamma) / (28 * 28))
+    assert per_pixel.status == "incorrect" and "sum" in per_pixel.message
+
+
+def test_r1_reference_matches_closed_form_for_a_linear_discriminator():
+    import keras
+    import tensorflow as tf
+
+    # D(x) = <w, x> + b: its gradient is w for every image, so R1 = gamma / 2 * ||w||^2 exactly
+    rng = np.random.default_rng(0)
+    w = rng.normal(size=(28 * 28, 1)).astype("float32")
+    linear = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(1)])
+    linear.layers[-1].set_weights([w, np.array([0.3], "float32")])
+    real = tf.constant(rng.uniform(-1, 1, size=(5, 28, 28, 1)).astype("float32"))
+    expected = 0.5 * 2.5 * float(np.sum(w ** 2))
+    assert float(labkit.exercises.nb04.r1_penalty(linear, real, 2.5)) == pytest.approx(expected, rel=1e-5)
+
+
+def test_a_passing_learner_function_is_what_trains(nb, capsys):
+    """The notebook's path: ex.qN.use(my_fn) → GAN(...) → fit; the learner's functions are called."""
+    import tensorflow as tf
+
+    from labkit.training import checkpoint_key
+
+    ex, bce, calls = labkit.exercises.load("04"), _bce(), []
+
+    def my_generator_loss(fake_logits):
+        calls.append("g")
+        return bce(tf.ones_like(fake_logits), fake_logits)
+
+    def my_discriminator_loss(real_logits, fake_logits, real_label=0.9):
+        calls.append("d")
+        return bce(tf.fill(tf.shape(real_logits), real_label), real_logits) + bce(tf.zeros_like(fake_logits), fake_logits)
+
+    def my_r1_penalty(discriminator, real_images, gamma):
+        calls.append("r1")
+        return labkit.exercises.nb04.r1_penalty(discriminator, real_images, gamma)
+
+    generator_loss = ex.q1.use(my_generator_loss, "generator loss")
+    discriminator_loss = ex.q2.use(my_discriminator_loss, "discriminator loss")
+    r1_penalty = ex.q5.use(my_r1_penalty, "R1 penalty")
+    assert capsys.readouterr().out.count("train with your") == 3
+    assert (generator_loss, discriminator_loss, r1_penalty) == (my_generator_loss, my_discriminator_loss,
+                                                                my_r1_penalty)
+    # a wrong answer is replaced by the reference, and the notebook says so
+    assert ex.q1.use(lambda logits: logits, "generator loss") is labkit.exercises.nb04.generator_loss
+    assert "reference" in capsys.readouterr().out
+
+    x, _ = _tiny_digits()
+    labkit.seed_everything(0)
+    gan = nb.GAN(nb.dcgan_generator(8, 4), nb.dcgan_discriminator(4), 8, generator_loss=generator_loss,
+                 discriminator_loss=discriminator_loss, r1_penalty=r1_penalty, r1_gamma=30)
+    history = fit(gan, x, steps=2, batch_size=8, show_progress=False)
+    assert history["steps"] == 2 and {"g", "d", "r1"} <= set(calls)
+    # the learner's functions join the checkpoint key: another function, another key
+    other = nb.GAN(nb.dcgan_generator(8, 4), nb.dcgan_discriminator(4), 8, **_losses(),
+                   r1_penalty=labkit.exercises.nb04.r1_penalty, r1_gamma=30)
+    assert checkpoint_key(gan, x, 0, 8) != checkpoint_key(other, x, 0, 8)
 
 
 # --- the notebook, smoke profile ------------------------------------------------------------------
 
 CONTRACT = ["fid_dense", "fid_dcgan", "fid_cgan", "fid_real_floor", "kid_dcgan", "density_dcgan",
-            "coverage_dcgan", "classes_covered_dcgan", "near_copy_share", "tstr_accuracy",
-            "trtr_accuracy", "small_real_plus_synthetic_accuracy", "small_real_accuracy",
-            "train_seconds_dcgan", "samples_per_s"]
+            "coverage_dcgan", "classes_covered_dcgan", "near_copy_share", "near_copy_share_cgan",
+            "tstr_accuracy", "trtr_accuracy", "small_real_plus_synthetic_accuracy", "small_real_accuracy",
+            "train_seconds_dcgan", "samples_per_s", "cgan_label_agreement", "fid_dcgan_tutorial_settings"]
 
 
 @pytest.mark.notebook
@@ -304,7 +421,8 @@ def test_notebook_smoke(smoke_run):
                  "small_real_plus_synthetic_accuracy"):
         assert 0 <= m[name] <= 1
     assert m["train_seconds_dcgan"] > 0 and m["samples_per_s"] > 0
-    for name in ("fid_dcgan", "tstr_accuracy", "classes_covered_dcgan"):
+    for name in ("fid_dcgan", "tstr_accuracy", "classes_covered_dcgan", "near_copy_share",
+                 "cgan_label_agreement", "fid_dcgan_tutorial_settings"):
         assert name in metrics["targets"]
     samples = files.read_npz(outdir / "samples.npz")["images"]
     assert samples.shape == (5000, 28, 28) and samples.min() >= 0 and samples.max() <= 1
@@ -312,6 +430,16 @@ def test_notebook_smoke(smoke_run):
     assert conditional["images"].shape[1:] == (28, 28) and len(conditional["labels"]) == len(conditional["images"])
     for name in ("dense_generator", "dcgan_generator", "cgan_generator"):
         assert (outdir / f"{name}.keras").exists()
+
+
+def test_notebook_builds_its_models_in_cells_and_feeds_the_exercises():
+    import nbformat
+
+    code = "\n".join(c.source for c in nbformat.read(NOTEBOOK, as_version=4).cells if c.cell_type == "code")
+    assert "GradientTape" in code and "def train_step" in code
+    assert "G.GAN" not in code and "dcgan_generator(" in code and "show_source(G." not in code
+    for q in ("q1", "q2", "q5"):
+        assert f"ex.{q}.use(" in code
 
 
 # --- WGAN-GP critic loss (shared by the sequence and tabular GANs of notebook 08) -----------
@@ -336,33 +464,20 @@ def test_wgan_gp_loss_matches_closed_form_for_a_linear_critic(shape):
     assert float(loss) == pytest.approx(-expected_wdist + 10.0 * penalty, rel=1e-4)
 
 
-# --- R1 gradient penalty (labkit.gan.GAN's r1_gamma option) ----------------------------------
+# --- labkit.gan.GAN (the copy StyleGAN of notebook 07 builds on) ------------------------------
 
-def test_r1_penalty_matches_closed_form_for_a_linear_discriminator():
-    import keras
+def test_labkit_gan_r1_penalty_matches_the_exercise_reference():
     import tensorflow as tf
 
     from labkit import gan as G
 
-    # D(x) = <w, x> + b: its gradient is w for every image, so R1 = gamma / 2 * ||w||^2 exactly
-    rng = np.random.default_rng(0)
-    w = rng.normal(size=(28 * 28, 1)).astype("float32")
-    linear = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(1)])
-    linear.layers[-1].set_weights([w, np.array([0.3], "float32")])
-    gan = G.GAN(G.dcgan_generator(8, 4), linear, latent_dim=8, r1_gamma=2.5, ema=None)
-    real = tf.constant(rng.uniform(-1, 1, size=(5, 28, 28, 1)).astype("float32"))
-    expected = 0.5 * 2.5 * float(np.sum(w ** 2))
-    assert float(gan.r1_penalty(real)) == pytest.approx(expected, rel=1e-5)
+    labkit.seed_everything(0)
+    discriminator = G.dcgan_discriminator(4)
+    gan = G.GAN(G.dcgan_generator(8, 4), discriminator, latent_dim=8, r1_gamma=2.5, ema=None)
+    real = tf.constant(np.random.default_rng(0).uniform(-1, 1, size=(5, 28, 28, 1)).astype("float32"))
+    want = float(labkit.exercises.nb04.r1_penalty(discriminator, real, 2.5))
+    assert float(gan.r1_penalty(real)) == pytest.approx(want, rel=1e-5)
     with pytest.raises(Exception):
-        G.GAN(G.dcgan_generator(8, 4), linear, latent_dim=8, r1_gamma=-1.0)
-
-
-def test_r1_training_step_runs_and_default_is_off():
-    from labkit import gan as G
-
-    gan = G.GAN(G.dcgan_generator(8, 4), G.dcgan_discriminator(4), latent_dim=8, r1_gamma=1.0,
-                ema=None)
-    history = fit(gan, np.random.default_rng(0).uniform(size=(32, 28, 28)).astype("float32"),
-                  steps=3, batch_size=8, show_progress=False)
-    assert history["steps"] == 3 and np.all(np.isfinite(history["d_loss"]))
-    assert G.GAN(G.dcgan_generator(8, 4), G.dcgan_discriminator(4), latent_dim=8).r1_gamma == 0.0
+        G.GAN(G.dcgan_generator(8, 4), discriminator, latent_dim=8, r1_gamma=-1.0)
+    with pytest.raises(labkit.ParameterError, match="real_label"):
+        G.GAN(G.dcgan_generator(8, 4), discriminator, latent_dim=8, real_label=0.2)
