@@ -38,7 +38,7 @@ Topic code (the notebook that uses it)
 - ``augment_text``  text augmentation: EDA, sentence transformations, generated sentences (03)
 - ``audio``         audio augmentation: noise, speed, pitch and time shifts (03)
 - ``rl``            reinforcement-learning episodes from gymnasium (01)
-- ``gan``           GANs for digits: dense, DCGAN and conditional models (04)
+- ``gan``           the GAN pieces reused after 04: DCGAN builders and step, WGAN-GP loss, pixel ranges
 - ``vae``           variational autoencoders: ELBO, IWAE, β-VAE, VampPrior (05)
 - ``attacks``       JSMA, and copies of 06's FGSM and PGD for the ART cross-check
 - ``defences``      the feature-squeezing detector (06)
