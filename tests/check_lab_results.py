@@ -23,10 +23,8 @@ STEMS = sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb") if p.stem no
 KNOWN_MISSES: dict[str, dict[str, str]] = {
     "08_finance": {
         "pred_score_gan": "the WGAN-GP's Google predictive score lands a few thousandths either side of 0.040 "
-                          "depending on the training run (0.0418 on seed 0 with the current streams); the "
+                          "depending on the training run (0.0404 on seed 0 in the lab profile); the "
                           "notebook prints whether this run met the target and reads it as 'near real data'",
-        "table_tstr_gap": "the tabular GAN's TSTR gap is near 0.05 after 300 CPU epochs (0.063 on seed 0 with the "
-                          "current streams); the notebook prints whether this run met the target",
     },
     "10_beyond_gans": {
         "text_perplexity_transformer": "on ~200 training tickets the small transformer does not beat a "
