@@ -44,8 +44,8 @@ Topic code (the notebook that uses it)
 - ``defences``      the feature-squeezing detector (06)
 - ``stylegan``      a StyleGAN-style generator small enough for a CPU (07)
 - ``faces``         the four-step face case: data, classifier, measurements (07)
-- ``timeseries``    market series: windows, TimeGAN scores, stylised facts, GARCH, a WGAN-GP (08)
-- ``tabular``       synthetic tables: a CTGAN-style conditional GAN and two baselines (08)
+- ``timeseries``    market series: windows, TimeGAN scores, stylised facts, GARCH, block bootstrap (08)
+- ``tabular``       synthetic tables: mode-specific normalisation, training-by-sampling, two baselines (08, 09)
 """
 from .run import quiet_tensorflow as _quiet
 

@@ -128,15 +128,18 @@ def _model_matrix(frame, spec, target, reference):
     return x
 
 
-def fit_classifier(train: pd.DataFrame, spec: TableSpec, target: str, positive, seed: int = 0):
-    """A histogram gradient-boosting classifier of ``target in positive`` from the other columns."""
+def fit_classifier(train: pd.DataFrame, spec: TableSpec, target: str, positive, seed: int = 0,
+                   class_weight=None):
+    """A histogram gradient-boosting classifier of ``target in positive`` from the other columns.
+
+    ``class_weight`` (e.g. ``{True: 8.0, False: 1.0}``) weights the training rows of each class."""
     from sklearn.ensemble import HistGradientBoostingClassifier
 
     y = categories(train[target]).isin([str(p) for p in positive]).to_numpy()
     if y.all() or not y.any():
         raise ValueError(f"the training table has only one class of {target} in {positive}")
     model = HistGradientBoostingClassifier(max_iter=100, learning_rate=0.1, categorical_features="from_dtype",
-                                           random_state=seed)
+                                           random_state=seed, class_weight=class_weight)
     model.reference_ = train
     return model.fit(_model_matrix(train, spec, target, train), y)
 

@@ -3,8 +3,9 @@
 - :class:`ModeNormalizer` and :class:`TableTransformer`: mode-specific normalisation of numeric
   columns (a Bayesian Gaussian mixture per column; value -> (mode one-hot, scalar in its mode)),
   one-hot categorical columns, missing values as their own category, bounds and integer types;
-- :class:`ConditionalTabularGAN`: a WGAN-GP generator/critic with a conditional vector and
-  training-by-sampling (Xu et al. 2019), able to sample rows of a chosen category;
+- :class:`ConditionSampler`: CTGAN's conditional vector and training-by-sampling (Xu et al. 2019),
+  and drawing rows (of a chosen category) from a generator; the generator, the critic and their
+  training step are built in notebook 08;
 - baselines: :func:`independent_marginals` and :class:`GaussianCopula`.
 
 Their evaluation (column shapes, pair trends, utility, distance to closest record, exact copies)
@@ -12,16 +13,12 @@ is in :mod:`labkit.table_metrics`.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
-import keras
 import numpy as np
 import pandas as pd
 import tensorflow as tf
 
-from . import training
-from .params import check_int
 
 MISSING = "(missing)"
 
@@ -192,17 +189,7 @@ class TableTransformer:
         return pd.DataFrame(out)[self.spec.columns]
 
 
-# --- the conditional tabular GAN ----------------------------------------------------
-
-def pack(rows, pac: int):
-    """PacGAN (Lin et al. 2018), as in CTGAN: groups of ``pac`` consecutive rows side by side,
-    (n, d) -> (n / pac, pac * d), so the critic judges ``pac`` rows at once and can see a lack of
-    variety (mode collapse) that no single row shows. The WGAN-GP penalty is then taken on the
-    packed input: one mixing weight and one gradient norm per group."""
-    if pac == 1:
-        return rows
-    return tf.reshape(rows, (-1, pac * rows.shape[-1]))
-
+# --- training-by-sampling and sampling rows (the data side of the conditional GAN) ----------
 
 def gumbel_uniforms(rng, shape) -> np.ndarray:
     """Uniform draws in [1e-8, 1) as float32 for :func:`activate`'s Gumbel noise. Drawn in float32:
@@ -227,141 +214,43 @@ def activate(raw, spans, uniforms, hard: bool = False):
     return tf.concat(out, axis=1)
 
 
-class TabularWGAN(training.Model):
-    """The networks and the training step of :class:`ConditionalTabularGAN` (CTGAN, Xu et al. 2019).
+class ConditionSampler:
+    """CTGAN's data side (Xu et al. 2019): the transformed table, the conditional vector and
+    training-by-sampling, and drawing rows from a trained generator.
 
-    Generator: noise and the condition vector through two residual blocks (dense, batch norm, ReLU,
-    concatenated to their input) to raw outputs, activated by :func:`activate`. Critic: (row,
-    condition), ``pac`` rows at a time, through two dense LeakyReLU layers with dropout. One
-    :meth:`train_step` is one WGAN-GP critic update and one generator update whose loss adds the
-    cross-entropy between the generated conditioned column and the condition. The random numbers of
-    a step come from ``(seed, step)``: the batch with its noise from ``sampler(data, rng, batch_size)``
-    (see :meth:`ConditionalTabularGAN.draw`), the penalty's mixing weights from ``random_seed``; the
-    critic's dropout masks come from its seeded generator, whose state is a checkpointed variable.
+    ``fit(frame)`` fits a :class:`TableTransformer` and sets ``data`` (the transformed training rows),
+    ``spans`` (the generator's output layout) and ``cond_width`` (the length of the conditional
+    vector: one one-hot slot per category of every categorical column).
+
+    - :meth:`draw` (training): a column uniformly, one of its categories by **log**-frequency, and a
+      real row having it, so rare categories are seen often enough to be learnt. With ``target`` and
+      ``target_share`` > 0 that column is picked ``target_share`` more often on top of its uniform share.
+    - :meth:`select_matrices`: which generated logits belong to which condition slot, for the
+      generator's condition loss.
+    - :meth:`sample` (generation): conditions by real frequency (or a chosen category), the generator's
+      output activated with hard one-hots and decoded back into a table.
     """
 
-    def __init__(self, spans, cond_spans, noise_dim: int = 64, width: int = 128, pac: int = 1,
-                 gp_weight: float = 10.0, learning_rate: float = 2e-4, seed: int = 0, sampler=None):
-        super().__init__(name="tabular_wgan")
-        self.sampler = sampler
-        self.spans = [tuple(s) for s in spans]
-        self.cond_spans = [tuple(s) for s in cond_spans]
-        self.noise_dim, self.width, self.pac, self.seed = noise_dim, width, pac, seed
-        self.gp_weight, self.learning_rate = float(gp_weight), float(learning_rate)
-        data_width = sum(w for _, _, w in self.spans)
-        cond_width = sum(w for _, _, w in self.cond_spans)
-        keras.utils.set_random_seed(seed)
-        z = keras.Input((noise_dim + cond_width,))
-        h = z
-        for _ in range(2):
-            block = keras.layers.Dense(width)(h)
-            block = keras.layers.ReLU()(keras.layers.BatchNormalization()(block))
-            h = keras.layers.Concatenate()([h, block])        # CTGAN's residual concatenation
-        self.generator = keras.Model(z, keras.layers.Dense(data_width)(h), name="generator")
-        x = keras.Input((pac * (data_width + cond_width),))
-        c = x
-        for _ in range(2):
-            c = keras.layers.Dropout(0.5)(keras.layers.LeakyReLU(0.2)(keras.layers.Dense(width)(c)))
-        self.critic = keras.Model(x, keras.layers.Dense(1)(c), name="critic")
-        self.g_optimizer = keras.optimizers.Adam(self.learning_rate, beta_1=0.5, beta_2=0.9)
-        self.c_optimizer = keras.optimizers.Adam(self.learning_rate, beta_1=0.5, beta_2=0.9)
-        self.g_optimizer.build(self.generator.trainable_variables)
-        self.c_optimizer.build(self.critic.trainable_variables)
-        select = np.zeros((cond_width, data_width), np.float32)        # condition slot -> data column
-        span_of_slot = np.zeros((cond_width, len(self.cond_spans)), np.float32)
-        offset = 0
-        for j, (_, start, w) in enumerate(self.cond_spans):
-            select[offset:offset + w, start:start + w] = np.eye(w)
-            span_of_slot[offset:offset + w, j] = 1.0
-            offset += w
-        self._select, self._span_of_slot = tf.constant(select), tf.constant(span_of_slot)
-
-    def get_config(self):
-        return {"spans": self.spans, "cond_spans": self.cond_spans, "noise_dim": self.noise_dim,
-                "width": self.width, "pac": self.pac, "gp_weight": self.gp_weight,
-                "learning_rate": self.learning_rate, "seed": self.seed}
-
-    def draw_batch(self, data, rng, batch_size: int):
-        """The batch of one step and all its random numbers, from ``sampler``."""
-        return self.sampler(data, rng, batch_size)
-
-    def condition_loss(self, raw, cond, mask):
-        """Cross-entropy between the generated logits of each row's conditioned column and its condition."""
-        logits = tf.matmul(raw, self._select, transpose_b=True)              # (n, cond_width)
-        in_span = tf.matmul(mask, self._span_of_slot, transpose_b=True)
-        shifted = tf.where(in_span > 0, logits, -1e9)
-        return -tf.reduce_sum(cond * tf.nn.log_softmax(shifted, axis=1), axis=1)
-
-    def train_step(self, data):
-        """One critic update (WGAN-GP on packed (row, condition) inputs), one generator update."""
-        from .gan import wgan_gp_critic_loss
-
-        real, cond, mask, z_critic, z_gen, u_critic, u_gen = data
-        fake = activate(self.generator(tf.concat([z_critic, cond], 1), training=True), self.spans, u_critic)
-        real_in = pack(tf.concat([real, cond], 1), self.pac)
-        fake_in = pack(tf.concat([fake, cond], 1), self.pac)
-        with tf.GradientTape() as tape:
-            c_loss, wdist = wgan_gp_critic_loss(self.critic, real_in, fake_in, self.gp_weight,
-                                                seed=self.random_seed(1))
-        grads = tape.gradient(c_loss, self.critic.trainable_variables)
-        self.c_optimizer.apply_gradients(zip(grads, self.critic.trainable_variables))
-        with tf.GradientTape() as tape:
-            raw = self.generator(tf.concat([z_gen, cond], 1), training=True)
-            fake = activate(raw, self.spans, u_gen)
-            g_loss = (-tf.reduce_mean(self.critic(pack(tf.concat([fake, cond], 1), self.pac), training=True))
-                      + tf.reduce_mean(self.condition_loss(raw, cond, mask)))
-        grads = tape.gradient(g_loss, self.generator.trainable_variables)
-        self.g_optimizer.apply_gradients(zip(grads, self.generator.trainable_variables))
-        return {"critic_loss": -wdist, "generator_loss": g_loss}
-
-
-class ConditionalTabularGAN:
-    """CTGAN's ideas, small: mode-specific normalisation, a conditional vector with
-    training-by-sampling, Gumbel-softmax outputs, a WGAN-GP critic that sees (row, condition).
-
-    ``fit(frame)`` trains; ``sample(n)`` draws conditions from the data's frequencies;
-    ``sample(n, condition={"grade": "E"})`` draws rows of a chosen category (re-drawing rows whose
-    generated category differs). The networks and the training step are a :class:`TabularWGAN`
-    (``self.model``), trained through :mod:`labkit.training`: a run resumed from ``checkpoint_dir``
-    continues exactly, because every random number of a step is drawn from ``(seed, step)``, and
-    sampling after ``fit`` starts from its own fixed stream.
-
-    Options beyond the defaults: ``pac`` > 1 packs that many rows per critic input (PacGAN, as
-    CTGAN's pac=10; see :func:`pack`); ``target`` with ``target_share`` > 0 makes training-by-sampling
-    pick that column (e.g. the label a downstream model will predict) ``target_share`` more often on
-    top of its uniform share, so the generator is trained more on rows conditioned on it.
-    """
-
-    def __init__(self, spec: TableSpec, noise_dim: int = 64, width: int = 128, max_modes: int = 10,
-                 seed: int = 0, pac: int = 1, target: str | None = None, target_share: float = 0.0):
-        if pac < 1:
-            raise ValueError(f"pac must be >= 1, got {pac}")
+    def __init__(self, spec: TableSpec, max_modes: int = 10, seed: int = 0, target: str | None = None,
+                 target_share: float = 0.0):
         if not 0.0 <= target_share < 1.0:
             raise ValueError(f"target_share must be in [0, 1), got {target_share}")
         if target is not None and target not in spec.categorical:
             raise ValueError(f"target must be one of the categorical columns {spec.categorical}, got {target!r}")
-        self.spec, self.noise_dim, self.width, self.seed = spec, noise_dim, width, seed
-        self.pac, self.target, self.target_share = pac, target, target_share
+        if not spec.categorical:
+            raise ValueError("training-by-sampling needs at least one categorical column")
+        self.spec, self.seed, self.target, self.target_share = spec, seed, target, target_share
         self.transformer = TableTransformer(spec, max_modes=max_modes, seed=seed)
-        self.rng = np.random.default_rng([seed, 2 ** 31])          # the sampling stream (reset by fit)
-        self.history = {"critic_loss": [], "generator_loss": []}
-        self.train_seconds = 0.0
 
-    @property
-    def generator(self):
-        return self.model.generator
-
-    @property
-    def critic(self):
-        return self.model.critic
-
-    def _setup_conditions(self, data):
+    def fit(self, frame: pd.DataFrame):
         t = self.transformer
+        self.data = t.fit(frame).transform(frame)
+        self.spans, self.width = t.spans, t.width
         self.cond_offsets, self.cond_width, self.cond_spans = [], 0, []
         self.rows_by_category, self.log_freq, self.freq = [], [], []
         pos_of = np.cumsum([0] + [w for _, _, w in t.spans])
         for index, (name, _, width) in t.discrete:
-            block = data[:, pos_of[index]:pos_of[index] + width]
+            block = self.data[:, pos_of[index]:pos_of[index] + width]
             counts = block.sum(axis=0)
             self.cond_spans.append((name, int(pos_of[index]), width))
             self.cond_offsets.append(self.cond_width)
@@ -370,12 +259,11 @@ class ConditionalTabularGAN:
             lf = np.log(counts + 1.0)
             self.log_freq.append(lf / lf.sum())
             self.freq.append(counts / counts.sum())
+        return self
 
-    def _sample_condition(self, n, by_log_frequency: bool = True, rng=None):
-        """Training-by-sampling: a column uniformly, a category by log-frequency, a real row with it.
-        During training (log-frequency), ``target_share`` of the draws go to the ``target`` column on
-        top of its uniform share. Draws from ``rng`` (the sampling stream by default)."""
-        rng = self.rng if rng is None else rng
+    def condition(self, n: int, rng, by_log_frequency: bool = True):
+        """``n`` conditional vectors (n, cond_width), the mask of the chosen column (n, columns) and,
+        for each, the index of a real row with that category (training-by-sampling)."""
         cond = np.zeros((n, self.cond_width), np.float32)
         mask = np.zeros((n, len(self.cond_spans)), np.float32)
         rows = np.zeros(n, dtype=int)
@@ -394,91 +282,59 @@ class ConditionalTabularGAN:
             rows[i] = rng.choice(self.rows_by_category[col][cat])
         return cond, mask, rows
 
-    def draw(self, data, rng, batch_size: int) -> tuple:
-        """One training step's batch, from its ``rng`` (``(seed, step)``): conditions and the real rows
-        that carry them, both updates' noise and Gumbel draws (the penalty's mixing weights come from
-        the model's ``random_seed``)."""
-        cond, mask, rows = self._sample_condition(batch_size, rng=rng)
-        width = self.transformer.width
-        z = rng.standard_normal((2, batch_size, self.noise_dim), dtype=np.float32)
-        u = gumbel_uniforms(rng, (2, batch_size, width))
-        return data[rows], cond, mask, z[0], z[1], u[0], u[1]
+    def draw(self, data, rng, batch_size: int):
+        """One training batch by training-by-sampling: (real rows, their conditions, the column mask)."""
+        cond, mask, rows = self.condition(batch_size, rng)
+        return np.asarray(data)[rows], cond, mask
 
-    def fit(self, frame: pd.DataFrame, epochs: int = 50, batch_size: int = 500, learning_rate: float = 2e-4,
-            gp_weight: float = 10.0, checkpoint_dir=None, checkpoint_every: int = 10,
-            progress_desc: str | None = "tabular GAN"):
-        """Train on ``frame`` for ``epochs`` (WGAN-GP, one critic step per generator step).
+    def select_matrices(self):
+        """``select`` (cond_width, width): condition slot -> the generated logit of that category;
+        ``slot_column`` (cond_width, columns): condition slot -> its column."""
+        select = np.zeros((self.cond_width, self.width), np.float32)
+        slot_column = np.zeros((self.cond_width, len(self.cond_spans)), np.float32)
+        offset = 0
+        for j, (_, start, w) in enumerate(self.cond_spans):
+            select[offset:offset + w, start:start + w] = np.eye(w)
+            slot_column[offset:offset + w, j] = 1.0
+            offset += w
+        return select, slot_column
 
-        With ``checkpoint_dir`` the model, its optimisers, step and history are saved every
-        ``checkpoint_every`` epochs and after the last (:func:`labkit.training.fit`); a rerun resumes
-        from the latest save, or restores a finished run with its history. ``train_seconds`` is the
-        time of fitting the table transformer (measured now) plus that of the training steps (the
-        original one on a restore).
-        """
-        checkpoint_every = check_int("checkpoint_every", checkpoint_every, minimum=1)
-        epochs = check_int("epochs", epochs, minimum=1)
-        batch_size = check_int("batch_size", batch_size, minimum=1)
-        if batch_size % self.pac:
-            raise ValueError(f"batch_size {batch_size} must be a multiple of pac {self.pac}")
-        frame = self.spec.check(frame, "training table")
-        began = time.perf_counter()
-        data = self.transformer.fit(frame).transform(frame)
-        prepare_seconds = time.perf_counter() - began
-        self._setup_conditions(data)
-        if not self.cond_spans:
-            raise ValueError("ConditionalTabularGAN needs at least one categorical column")
-        self.model = TabularWGAN(self.transformer.spans, self.cond_spans, self.noise_dim, self.width, self.pac,
-                                 gp_weight, learning_rate, self.seed, sampler=self.draw)
-        per_epoch = max(len(data) // batch_size, 1)
-        params = {**self.model.get_config(), "target": self.target, "target_share": self.target_share,
-                  "per_epoch": per_epoch}
-        history = training.fit(self.model, data, epochs * per_epoch, batch_size=batch_size, seed=self.seed,
-                               checkpoint_dir=checkpoint_dir, checkpoint_every=checkpoint_every * per_epoch,
-                               params=params, desc=progress_desc or "", show_progress=progress_desc is not None)
-        # one value per epoch (its last step), as CTGAN reports
-        self.history = {k: list(history.get(k, []))[per_epoch - 1::per_epoch]
-                        for k in ("critic_loss", "generator_loss")}
-        self.train_seconds = prepare_seconds + float(history["seconds"])     # steps: the original time
-        self.rng = np.random.default_rng([self.seed, 2 ** 31])
-        return self
+    def _generate(self, generator, cond, rng):
+        n = len(cond)
+        noise_dim = int(generator.input_shape[-1]) - self.cond_width
+        z = np.concatenate([rng.standard_normal((n, noise_dim)).astype(np.float32), cond], 1)
+        raw = generator(tf.constant(z), training=False)
+        u = gumbel_uniforms(rng, (n, self.width))
+        return self.transformer.inverse_transform(activate(raw, self.spans, u, hard=True).numpy())
 
-    def _generate(self, n, cond):
-        z = np.concatenate([self.rng.standard_normal((n, self.noise_dim)).astype(np.float32), cond], 1)
-        u = gumbel_uniforms(self.rng, (n, self.transformer.width))
-        raw = self.generator(tf.constant(z), training=False)
-        return self.transformer.inverse_transform(activate(raw, self.transformer.spans, u, hard=True).numpy())
-
-    def sample(self, n: int, condition=None, max_tries: int = 20) -> pd.DataFrame:
-        """``n`` synthetic rows. ``condition``: None (conditions drawn as in CTGAN: a random column, a
-        category by frequency), a column name (its categories drawn by their real frequencies), or
-        ``{column: category}`` (only rows of that category)."""
-        if not hasattr(self, "model"):
+    def sample(self, generator, n: int, condition=None, seed: int = 0, max_tries: int = 20) -> pd.DataFrame:
+        """``n`` rows from ``generator`` (input: noise + conditional vector). ``condition``: None
+        (a random column, a category by real frequency, as CTGAN samples), a column name (its
+        categories in their real frequencies) or ``{column: category}`` (only rows of that category:
+        rows whose generated category differs are drawn again). Random numbers from ``seed``."""
+        if not hasattr(self, "data"):
             raise RuntimeError("call fit() before sample()")
-        if condition is None:
-            cond, _, _ = self._sample_condition(n, by_log_frequency=False)
-            return self._generate(n, cond)
-        if isinstance(condition, str):           # a column: its categories in their real frequencies
-            names = [s[0] for s in self.cond_spans]
-            if condition not in names:
-                raise ValueError(f"condition column must be one of {names}, got {condition!r}")
-            j = names.index(condition)
-            cats = self.rng.choice(len(self.freq[j]), size=n, p=self.freq[j])
-            cond = np.zeros((n, self.cond_width), np.float32)
-            cond[np.arange(n), self.cond_offsets[j] + cats] = 1.0
-            return self._generate(n, cond)
-        (column, value), = condition.items()
+        rng = np.random.default_rng([self.seed, seed, 2 ** 31])
         names = [s[0] for s in self.cond_spans]
+        if condition is None:
+            cond, _, _ = self.condition(n, rng, by_log_frequency=False)
+            return self._generate(generator, cond, rng)
+        column, value = (condition, None) if isinstance(condition, str) else next(iter(condition.items()))
         if column not in names:
             raise ValueError(f"condition column must be one of {names}, got {column!r}")
         j = names.index(column)
+        cond = np.zeros((n, self.cond_width), np.float32)
+        if value is None:                       # a column: its categories in their real frequencies
+            cats = rng.choice(len(self.freq[j]), size=n, p=self.freq[j])
+            cond[np.arange(n), self.cond_offsets[j] + cats] = 1.0
+            return self._generate(generator, cond, rng)
         levels = self.transformer.levels[column]
         if str(value) not in levels:
             raise ValueError(f"{column!r} has no category {value!r}; categories: {levels}")
-        cond = np.zeros((n, self.cond_width), np.float32)
         cond[:, self.cond_offsets[j] + levels.index(str(value))] = 1.0
         kept, self.last_acceptance = [], []
         for _ in range(max_tries):
-            rows = self._generate(n, cond)
+            rows = self._generate(generator, cond, rng)
             hit = categories(rows[column]) == str(value)
             self.last_acceptance.append(float(hit.mean()))
             kept.append(rows[hit.to_numpy()])

@@ -1,5 +1,7 @@
 """Notebook 08 — synthetic market series and credit records: labkit.timeseries, labkit.tabular,
 labkit.table_metrics, exercises."""
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -8,13 +10,38 @@ import labkit
 from labkit import table_metrics as tm
 from labkit import tabular as tb
 from labkit import timeseries as ts
+from labkit import training
+from labkit.exercises.nb08 import gradient_penalty as reference_penalty
+
+keras = pytest.importorskip("keras")
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "08_finance.ipynb"
+
+
+def notebook_namespace(*tags):
+    """The names defined by the notebook's cells with these tags (its models and training steps),
+    executed in order in a namespace holding the set-up cell's imports: the tests train what the
+    notebook trains, not a copy."""
+    import nbformat
+    import tensorflow as tf
+
+    ns = {"np": np, "pd": pd, "keras": keras, "tf": tf, "labkit": labkit, "ts": ts, "tb": tb,
+          "training": training, "steps": 23, "seed": 0}
+    cells = [c for c in nbformat.read(NOTEBOOK, as_version=4).cells
+             if c.cell_type == "code" and set(tags) & set(c.metadata.get("tags", []))]
+    assert {t for c in cells for t in c.metadata["tags"]} >= set(tags), f"no cell tagged {tags}"
+    for cell in cells:
+        exec(compile(cell.source, f"08_finance.ipynb[{cell.get('id', '?')}]", "exec"), ns)
+    return ns
+
 
 CONTRACT = [
     "disc_score_gan", "disc_score_garch", "disc_score_bootstrap", "strong_disc_score_gan",
     "strong_disc_score_garch", "strong_disc_score_bootstrap", "pred_score_gan", "pred_score_real",
     "stylized_facts", "table_column_shapes", "table_pair_trends", "table_quality", "table_tstr_score",
-    "table_trtr_score", "dcr_synth_to_train_median", "dcr_holdout_to_train_median", "exact_copy_share",
-    "rebalance_recall_before", "rebalance_recall_after", "train_seconds",
+    "table_trtr_score", "table_dependence_kept", "table_tstr_gap", "dcr_synth_to_train_median", "dcr_holdout_to_train_median", "exact_copy_share",
+    "rebalance_recall_before", "rebalance_recall_after", "rebalance_recall_threshold",
+    "rebalance_recall_weighted", "rebalance_ap_before", "rebalance_ap_after",
 ]
 
 
@@ -96,19 +123,6 @@ def test_constant_predictive_score_is_the_best_constant_guess():
     assert ts.constant_predictive_score(w) <= np.mean(np.abs(target - target.mean()))
 
 
-def test_protocol_sets_build_every_generator_on_one_series():
-    raw = labkit.data.load_market("google").frame[list(ts.FEATURES)].to_numpy(float)[:400]
-    sets = ts.protocol_sets(raw, gan_iterations=2, seed=0, progress_desc=None)
-    assert set(sets) == {"real", "gan", "garch", "bootstrap", "scaler", "train_seconds"}
-    assert sets["train_seconds"] > 0
-    for name in ("real", "gan", "garch", "bootstrap"):
-        assert sets[name].shape == (400 - 23, 24, 6) and np.isfinite(sets[name]).all()
-    back = sets["scaler"].inverse_transform(sets["gan"].reshape(-1, 6)).reshape(-1, 24, 6)
-    assert (back[..., 1] >= np.maximum(back[..., 0], back[..., 3]) - 1e-3).all()    # High >= Open, Close (float32)
-    with pytest.raises(ValueError, match="positive"):
-        ts.protocol_sets(-raw, gan_iterations=1, progress_desc=None)
-
-
 def test_autocorrelation_matches_statsmodels():
     from statsmodels.tsa.stattools import acf
 
@@ -187,11 +201,22 @@ def test_transformer_round_trip_with_missing_values():
         t.transform(frame.drop(columns="grade"))
 
 
+def _trained_table_gan(frame, steps=4, target=None, target_share=0.0, folder=None):
+    ns = notebook_namespace("table-gan", "sequence-gan")
+    sampler = tb.ConditionSampler(SPEC, seed=0, target=target, target_share=target_share).fit(frame)
+    keras.utils.set_random_seed(0)
+    model = ns["TableGAN"](ns["build_table_generator"](8, sampler.cond_width, sampler.width, width=32),
+                           ns["build_table_critic"](sampler.width + sampler.cond_width, width=32),
+                           sampler, reference_penalty)
+    history = training.fit(model, sampler.data, steps, batch_size=100, seed=0, checkpoint_dir=folder,
+                           show_progress=False)
+    return sampler, model, history
+
+
 def test_generated_tables_respect_types_and_bounds():
     frame = _table()
-    gan = tb.ConditionalTabularGAN(SPEC, width=32, seed=0).fit(frame, epochs=2, batch_size=100,
-                                                               progress_desc=None)
-    for synth in (gan.sample(300), tb.GaussianCopula(SPEC).fit(frame).sample(300),
+    sampler, model, _ = _trained_table_gan(frame)
+    for synth in (sampler.sample(model.generator, 300), tb.GaussianCopula(SPEC).fit(frame).sample(300),
                   tb.independent_marginals(frame, 300)):
         assert list(synth.columns) == SPEC.columns
         for c in SPEC.numeric:
@@ -201,24 +226,49 @@ def test_generated_tables_respect_types_and_bounds():
             np.testing.assert_array_equal(synth[c].dropna(), synth[c].dropna().round())
         assert set(synth["grade"]) <= set(frame["grade"])
         assert set(synth["home"].dropna()) <= set(frame["home"].dropna())
-    rows = gan.sample(20, condition={"grade": "D"}, max_tries=200)
+    rows = sampler.sample(model.generator, 20, condition={"grade": "D"}, max_tries=200)
     assert (rows["grade"] == "D").all()
+    by_column = sampler.sample(model.generator, 50, condition="grade")
+    assert len(by_column) == 50
+    pd.testing.assert_frame_equal(sampler.sample(model.generator, 30, seed=4),
+                                  sampler.sample(model.generator, 30, seed=4))     # seeded
     with pytest.raises(ValueError, match="no category"):
-        gan.sample(5, condition={"grade": "Z"})
+        sampler.sample(model.generator, 5, condition={"grade": "Z"})
 
 
-def test_tabular_gan_checkpoints_every_few_epochs(tmp_path):
-    """Exact resume is tested in tests/test_training_ports.py; here the cadence and the arguments."""
+def test_training_by_sampling_and_target_share():
     frame = _table()
-    first = tb.ConditionalTabularGAN(SPEC, width=32, seed=0)
-    first.fit(frame, epochs=3, batch_size=100, checkpoint_dir=tmp_path, checkpoint_every=2, progress_desc=None)
-    assert (tmp_path / "state").is_dir() and len(first.history["critic_loss"]) == 3     # one value per epoch
-    again = tb.ConditionalTabularGAN(SPEC, width=32, seed=0)
-    again.fit(frame, epochs=5, batch_size=100, checkpoint_dir=tmp_path, checkpoint_every=2, progress_desc=None)
-    assert again.history["critic_loss"][:3] == first.history["critic_loss"]          # epochs 1-3 restored
-    assert len(again.history["critic_loss"]) == 5
-    with pytest.raises(labkit.ParameterError, match="checkpoint_every"):
-        tb.ConditionalTabularGAN(SPEC, width=32).fit(frame, epochs=1, checkpoint_dir=tmp_path, checkpoint_every=0)
+    sampler = tb.ConditionSampler(SPEC, seed=0, target="grade", target_share=0.5).fit(frame)
+    names = [s[0] for s in sampler.cond_spans]
+    cond, mask, rows = sampler.condition(4000, np.random.default_rng(0))
+    share = mask[:, names.index("grade")].mean()
+    assert share == pytest.approx(0.5 + 0.5 / len(names), abs=0.03)
+    grade = mask[:, names.index("grade")] > 0
+    picked = frame["grade"].to_numpy()[rows[grade]]
+    start = sampler.cond_offsets[names.index("grade")]
+    slots = cond[grade][:, start:start + 4].argmax(axis=1)
+    np.testing.assert_array_equal(picked, np.array(sampler.transformer.levels["grade"])[slots])  # rows carry it
+    assert (picked == "D").mean() > 0.15      # log-frequency: the 10 % grade is drawn more often than it occurs
+    _, mask, _ = sampler.condition(4000, np.random.default_rng(1), by_log_frequency=False)
+    assert mask.mean(axis=0) == pytest.approx(np.full(len(names), 1 / len(names)), abs=0.03)
+    select, slot_column = sampler.select_matrices()
+    assert select.shape == (sampler.cond_width, sampler.width) and select.sum() == sampler.cond_width
+    assert slot_column.sum(axis=0).tolist() == [w for _, _, w in sampler.cond_spans]
+    with pytest.raises(ValueError, match="categorical columns"):
+        tb.ConditionSampler(SPEC, target="amount", target_share=0.3)      # numeric: cannot condition
+    with pytest.raises(RuntimeError, match="fit"):
+        tb.ConditionSampler(SPEC).sample(None, 3)
+
+
+def test_condition_loss_prefers_the_conditioned_category():
+    import tensorflow as tf
+
+    sampler, model, _ = _trained_table_gan(_table(), steps=1)
+    cond, mask, _ = sampler.condition(8, np.random.default_rng(0))
+    select = sampler.select_matrices()[0]
+    right = tf.constant(20.0 * (cond @ select))                          # logits that pick each condition
+    wrong = tf.constant(20.0 * (np.roll(cond, 1, axis=1) @ select))
+    assert float(model.condition_loss(right, cond, mask)) < 1e-3 < float(model.condition_loss(wrong, cond, mask))
 
 
 def test_gaussian_copula_keeps_correlation():
@@ -273,11 +323,107 @@ def test_privacy_metrics_and_utility():
 # reference-passes / blank-is-not-attempted: tests/test_exercises.py covers every notebook
 
 
+def _penalty_variant(kind):
+    import tensorflow as tf
+
+    def penalty(critic, real, fake, eps):
+        mixed = {"real": real, "fake": fake}.get(kind, eps * real + (1.0 - eps) * fake)
+        with tf.GradientTape() as tape:
+            tape.watch(mixed)
+            score = critic(mixed, training=True)
+        grad = tape.gradient(score, mixed)
+        if kind == "elementwise":
+            return tf.reduce_mean(tf.square(tf.abs(grad) - 1.0))
+        norm = tf.sqrt(tf.reduce_sum(tf.square(grad), axis=list(range(1, len(grad.shape)))) + 1e-12)
+        if kind == "squared":
+            return tf.reduce_mean(tf.square(norm))
+        if kind == "one-sided":
+            return tf.reduce_mean(tf.square(tf.nn.relu(norm - 1.0)))
+        if kind == "sum":
+            return tf.reduce_sum(tf.square(norm - 1.0))
+        if kind == "numpy":
+            return float(np.mean((norm.numpy() - 1.0) ** 2))
+        return tf.reduce_mean(tf.square(norm - 1.0))
+
+    return penalty
+
+
+@pytest.mark.parametrize("kind, says", [("squared", "squared gradient norm"), ("one-sided", "one-sided"),
+                                        ("elementwise", "one norm per example"), ("sum", "average over the batch"),
+                                        ("real", "mixed points"), ("fake", "mixed points"),
+                                        ("numpy", "tf.function")])
+def test_q1_wrong_gradient_penalties_are_incorrect(kind, says):
+    ex = labkit.exercises.load("08")
+    result = ex.q1.check(_penalty_variant(kind))
+    assert result.status == "incorrect" and says in result.message
+    assert ex.q1.check(_penalty_variant("right")).status == "correct"
+
+
 def test_exercise_wrong_answers_are_incorrect():
     ex = labkit.exercises.load("08")
-    assert ex.q1.check("heavy tails").status == "incorrect"
-    assert ex.q3.check(lambda r, s: 0.4).status == "incorrect"
-    assert ex.q4.check({"a", "c"}).status == "incorrect"
+    for wrong in ("volatility clustering", {"heavy tails"}, {"leverage effect"},
+                  {"leverage effect", "gain/loss asymmetry", "volatility clustering"}, {"no such fact"}):
+        assert ex.q2.check(wrong).status == "incorrect", wrong
+    assert ex.q2.check({"gain/loss asymmetry", "leverage effect"}).status == "correct"
+    assert ex.q3.check(lambda x, k: 1 / ex.q3.reference(x, k)).status == "incorrect"      # 1/alpha
+    assert ex.q3.check(lambda x, k: float(np.mean(np.abs(x)))).status == "incorrect"
+    assert ex.q4.check(lambda r, s: 0.4).status == "incorrect"
+    assert ex.q4.check(lambda r, s: 1 - ex.q4.reference(r, s)).status == "incorrect"         # the distance
+    assert ex.q5.check({"a", "c"}).status == "incorrect"
+    assert ex.q5.check({"c", "d"}).status == "incorrect"
+    assert ex.q5.check({"c"}).status == "correct"
+
+
+# --- the models of the notebook's cells ----------------------------------------------------
+
+def _counting_penalty():
+    """A correct penalty that counts how often a training step (or its trace) calls it."""
+    calls = []
+
+    def penalty(critic, real, fake, eps):
+        calls.append(1)
+        return reference_penalty(critic, real, fake, eps)
+
+    return penalty, calls
+
+
+def test_a_passing_penalty_is_what_the_sequence_gan_trains_with(capsys):
+    ns = notebook_namespace("sequence-gan")
+    ex = labkit.exercises.load("08")
+    penalty, calls = _counting_penalty()
+    used = ex.q1.use(penalty, "gradient penalty")
+    assert used is penalty and "train with your gradient penalty" in capsys.readouterr().out
+    calls.clear()
+    keras.utils.set_random_seed(0)
+    model = ns["SequenceWGAN"](ns["build_sequence_generator"](23, width=8), ns["build_sequence_critic"](23, width=8),
+                               used, n_critic=2)
+    history = training.fit(model, np.random.default_rng(0).normal(size=(64, 23, 5)).astype(np.float32), 3,
+                           batch_size=8, show_progress=False)
+    assert len(calls) >= 2 and len(history["critic_loss"]) == 3        # traced into the step, once per critic update
+    assert ex.q1.use(_penalty_variant("squared"), "gradient penalty") is ex.q1.reference
+
+
+def test_a_passing_penalty_is_what_the_table_gan_trains_with():
+    ns = notebook_namespace("table-gan", "sequence-gan")
+    penalty, calls = _counting_penalty()
+    used = labkit.exercises.load("08").q1.use(penalty, "gradient penalty")
+    calls.clear()
+    sampler = tb.ConditionSampler(SPEC, seed=0).fit(_table())
+    model = ns["TableGAN"](ns["build_table_generator"](8, sampler.cond_width, sampler.width, width=16),
+                           ns["build_table_critic"](sampler.width + sampler.cond_width, width=16), sampler, used)
+    training.fit(model, sampler.data, 2, batch_size=50, show_progress=False)
+    assert len(calls) >= 1 and model.penalty is penalty
+
+
+def test_notebook_models_have_the_expected_shapes():
+    ns = notebook_namespace("sequence-gan")
+    g, c = ns["build_sequence_generator"](23), ns["build_sequence_critic"](23)
+    assert g.output_shape == (None, 23, 5) and c.output_shape == (None, 1)
+    assert c.layers[-1].get_config()["activation"] == "linear"          # a critic scores, it has no sigmoid
+    ns = notebook_namespace("table-gan", "sequence-gan")
+    gen = ns["build_table_generator"](64, 30, 97)
+    assert gen.output_shape == (None, 97)
+    assert sum(isinstance(layer, keras.layers.BatchNormalization) for layer in gen.layers) == 2
 
 
 # --- the notebook ------------------------------------------------------------------------
@@ -303,39 +449,3 @@ def test_notebook_smoke(smoke_run):
     assert (synth["loan_amount"] > 0).all()
     for name in ("table_train.csv", "table_holdout.csv", "stylized_facts.png", "table_quality.png"):
         assert (outdir / name).exists()
-
-
-def test_pacgan_packing_and_penalty_on_packed_input():
-    import tensorflow as tf
-
-    from labkit.gan import wgan_gp_critic_loss
-
-    rows = tf.reshape(tf.range(24, dtype=tf.float32), (6, 4))
-    packed = tb.pack(rows, 3)
-    assert packed.shape == (2, 12)
-    np.testing.assert_array_equal(packed.numpy()[1], np.arange(12, 24))   # rows 3, 4, 5 side by side
-    assert tb.pack(rows, 1) is rows
-    # a linear critic on the packed input has gradient w everywhere: penalty = 10 (||w|| - 1)^2
-    w = tf.constant(np.linspace(-1, 1, 12)[:, None], tf.float32)
-    critic = lambda x, training=False: tf.matmul(x, w)  # noqa: E731
-    real, fake = tb.pack(rows, 3), tb.pack(rows + 1.0, 3)
-    loss, wdist = wgan_gp_critic_loss(critic, real, fake, gp_weight=10.0)
-    penalty = 10.0 * (np.linalg.norm(w.numpy()) - 1.0) ** 2
-    assert float(loss) == pytest.approx(-float(wdist) + penalty, rel=1e-5)
-
-
-def test_tabular_gan_with_pac_and_target_share():
-    frame = _table()
-    gan = tb.ConditionalTabularGAN(SPEC, width=32, seed=0, pac=10, target="grade", target_share=0.5)
-    gan.fit(frame, epochs=1, batch_size=100, progress_desc=None)
-    assert gan.critic.input_shape[-1] == 10 * (gan.transformer.width + gan.cond_width)
-    _, mask, _ = gan._sample_condition(4000)
-    share = mask[:, [s[0] for s in gan.cond_spans].index("grade")].mean()
-    assert share == pytest.approx(0.5 + 0.5 / len(gan.cond_spans), abs=0.03)
-    _, mask, _ = gan._sample_condition(4000, by_log_frequency=False)      # sampling: uniform columns
-    assert mask.mean(axis=0) == pytest.approx(np.full(len(gan.cond_spans), 1 / len(gan.cond_spans)), abs=0.03)
-    assert len(gan.sample(30)) == 30
-    with pytest.raises(ValueError, match="multiple of pac"):
-        gan.fit(frame, epochs=1, batch_size=95, progress_desc=None)
-    with pytest.raises(ValueError, match="categorical columns"):
-        tb.ConditionalTabularGAN(SPEC, target="amount", target_share=0.3)      # numeric: cannot condition
