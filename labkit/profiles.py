@@ -255,9 +255,9 @@ NOTEBOOKS: dict[str, Notebook] = {
             iwae_digits=count(100, 1000, 1000, at_most=1000),  # the 1,000 held-out digits
             beta_epochs=count(1, 10, 60),
             refine_steps=count(5, 100, 300),
-            vamp_epochs=count(1, 150, 400),
+            vamp_epochs=count(1, 100, 400),
             pseudo_inputs=count(20, 50, 500, at_most=4000),   # drawn from the 4,000 training digits
-            kl_warmup=count(1, 50, 100),
+            kl_warmup=count(1, 30, 100),
         ),
         fixed=dict(
             batch_size=count(100, 50, 50, at_most=4000),
