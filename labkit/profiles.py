@@ -249,24 +249,25 @@ NOTEBOOKS: dict[str, Notebook] = {
         )),
     "05_vae": Notebook(
         parameters=dict(
-            epochs=count(1, 100, 400),
+            epochs=count(1, 40, 400),
             latent_dim=count(16, 32, 32, at_most=1024),
             iwae_k=count(50, 1000, 5000, at_most=50000),
             iwae_digits=count(100, 1000, 1000, at_most=1000),  # the 1,000 held-out digits
             beta_epochs=count(1, 10, 60),
             refine_steps=count(5, 100, 300),
-            vamp_epochs=count(1, 150, 400),
-            pseudo_inputs=count(20, 200, 500, at_most=4000),   # drawn from the 4,000 training digits
-            kl_warmup=count(1, 50, 100),
+            vamp_epochs=count(1, 100, 400),
+            pseudo_inputs=count(20, 50, 500, at_most=4000),   # drawn from the 4,000 training digits
+            kl_warmup=count(1, 30, 100),
         ),
         fixed=dict(
             batch_size=count(100, 50, 50, at_most=4000),
             explore_batch_size=count(100, 100, 100, at_most=4000),
-            epochs_2d=count(1, 30, 100),
+            epochs_2d=count(1, 20, 100),
             betas=numbers([0.1, 8.0], [0.1, 0.5, 1.0, 2.0, 8.0], [0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0],
                           at_least=0.0, at_most=100.0),
             classifier_epochs=count(1, 6, 6),
             eval_samples=count(200, 1000, 1000, at_most=1000),
+            gap_digits=count(50, 500, 1000, at_most=1000),     # digits of each set in the encoder/decoder split
         )),
     "06_adversarial": Notebook(
         parameters=dict(
