@@ -39,7 +39,7 @@ Topic code (the notebook that uses it)
 - ``audio``         audio augmentation: noise, speed, pitch and time shifts (03)
 - ``rl``            reinforcement-learning episodes from gymnasium (01)
 - ``gan``           the GAN pieces reused after 04: DCGAN builders and step, WGAN-GP loss, pixel ranges
-- ``vae``           variational autoencoders: ELBO, IWAE, β-VAE, VampPrior (05)
+- ``vae``           the conditional VAE that 09 trains and the fixed test binarisation (05)
 - ``attacks``       JSMA, and copies of 06's FGSM and PGD for the ART cross-check
 - ``defences``      the feature-squeezing detector (06)
 - ``stylegan``      a StyleGAN-style generator small enough for a CPU (07)
