@@ -28,11 +28,6 @@ KNOWN_MISSES: dict[str, dict[str, str]] = {
         "table_tstr_gap": "with the new streams the tabular GAN's TSTR gap is 0.063 on seed 0 (0.044 and 0.026 "
                           "on seeds 0 and 1 with the old streams); said in the notebook",
     },
-    "10_beyond_gans": {
-        "text_perplexity_transformer": "on ~200 training tickets the small transformer does not beat a "
-                                       "discounted bigram on held-out perplexity (lab run: 19.0 vs 18.7); "
-                                       "said in the notebook",
-    },
 }
 
 
