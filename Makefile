@@ -10,7 +10,7 @@ BIN     = $(VENV)/bin
 PROFILE ?= lab
 # notebooks left out of the lab-profile nbval run of `make test` (their smoke runs still run):
 # 10 takes longer than its budget on 2 cores, which would push `make test` past its time.
-NBVAL_SKIP ?= 10_beyond_gans
+NBVAL_SKIP ?=
 LOCKED ?= 1
 # test-only venv for SDMetrics (it requires pandas < 3; see requirements-sdmetrics.txt)
 XVENV  ?= .venv-sdmetrics

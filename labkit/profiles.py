@@ -337,7 +337,7 @@ NOTEBOOKS: dict[str, Notebook] = {
             sampling_steps=count(10, 20, 50),
             guidance=number(0.5, 0.5, 0.5, at_least=0.0, at_most=20.0),
             vaegan_steps=count(30, 1000, 4000),
-            text_steps=count(20, 330, 2000),
+            text_steps=count(20, 400, 2000),
         ),
         fixed=dict(
             pixel_max_steps=count(10, 100000, 100000),
@@ -354,7 +354,7 @@ NOTEBOOKS: dict[str, Notebook] = {
             tstr_steps=count(20, 625, 1250),
             text_per_class=count(5, 50, 100),
             collapse_generations=count(3, 10, 20),
-            collapse_samples=count(200, 500, 500),
+            collapse_samples=count(200, 1000, 1000),
         )),
 }
 

@@ -17,7 +17,7 @@ from labkit.run import meets
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 # Left out of the lab-profile nbval run of `make test` (Makefile NBVAL_SKIP); their smoke runs still run.
-NOT_IN_LAB_RUN = {"10_beyond_gans": "its lab profile runs past its 7-minute budget on 2 CPU cores"}
+NOT_IN_LAB_RUN: dict[str, str] = {}
 STEMS = sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb") if p.stem not in NOT_IN_LAB_RUN)
 
 KNOWN_MISSES: dict[str, dict[str, str]] = {
@@ -25,11 +25,6 @@ KNOWN_MISSES: dict[str, dict[str, str]] = {
         "pred_score_gan": "the WGAN-GP's Google predictive score lands a few thousandths either side of 0.040 "
                           "depending on the training run (0.0404 on seed 0 in the lab profile); the "
                           "notebook prints whether this run met the target and reads it as 'near real data'",
-    },
-    "10_beyond_gans": {
-        "text_perplexity_transformer": "on ~200 training tickets the small transformer does not beat a "
-                                       "discounted bigram on held-out perplexity (lab run: 19.0 vs 18.7); "
-                                       "said in the notebook",
     },
 }
 
