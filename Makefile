@@ -8,8 +8,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 PROFILE ?= lab
-# notebooks left out of the lab-profile nbval run of `make test` (their smoke runs still run):
-# 10 takes longer than its budget on 2 cores, which would push `make test` past its time.
+# notebooks to leave out of the lab-profile nbval run (e.g. NBVAL_SKIP="08_finance" to save time)
 NBVAL_SKIP ?=
 LOCKED ?= 1
 # test-only venv for SDMetrics (it requires pandas < 3; see requirements-sdmetrics.txt)

@@ -392,7 +392,7 @@ def test_a_passing_penalty_is_what_the_sequence_gan_trains_with(capsys):
     ex = labkit.exercises.load("08")
     penalty, calls = _counting_penalty()
     used = ex.q1.use(penalty, "gradient penalty")
-    assert used is penalty and "train with your gradient penalty" in capsys.readouterr().out
+    assert used is penalty and "use your gradient penalty" in capsys.readouterr().out
     calls.clear()
     keras.utils.set_random_seed(0)
     model = ns["SequenceWGAN"](ns["build_sequence_generator"](23, width=8), ns["build_sequence_critic"](23, width=8),
