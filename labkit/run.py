@@ -151,11 +151,16 @@ class Run:
         self.save_metrics()
         return value
 
+    @property
+    def elapsed_s(self) -> float:
+        """Seconds since ``labkit.start`` (the notebook's run time so far)."""
+        return time.perf_counter() - self._t0
+
     def save_metrics(self) -> Path:
         """Write ``metrics.json`` atomically."""
         return files.write_json(self.dir / "metrics.json", {
             "notebook": self.notebook, "profile": self.profile, "seed": self.seed,
-            "config": vars(self.config), "elapsed_s": round(time.perf_counter() - self._t0, 2),
+            "config": vars(self.config), "elapsed_s": round(self.elapsed_s, 2),
             "peak_rss_mb": peak_rss_mb(),
             "environment": environment(), "metrics": self.metrics, "targets": self.targets,
         })

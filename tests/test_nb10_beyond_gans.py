@@ -61,9 +61,47 @@ def test_forward_process_has_the_stated_marginal():
 def test_notebook_uses_the_reference_until_the_learner_passes():
     nb = nbformat.read(NOTEBOOK, as_version=4)
     text = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
-    assert "q_sample = q_sample if result else ex.q1.reference" in text
-    assert "ddim_step = ddim_step if result else ex.q2.reference" in text
-    assert "x_t = q_sample(x0, ab, noise)" in text          # the training step calls it
+    assert 'q_sample = ex.q1.use(q_sample, "q_sample")' in text
+    assert 'ddim_step = ex.q2.use(ddim_step, "ddim_step")' in text
+    assert "x_t = self.q_sample(x0, ab, noise)" in text     # the training step calls it
+
+
+def test_a_passing_q_sample_is_what_the_diffusion_model_trains_with(tmp_path, capsys):
+    """ex.q1.use(my_q_sample) -> Diffusion(...) -> fit: the learner's forward process is called."""
+    import keras
+
+    from labkit import training
+
+    ex, calls = labkit.exercises.load("10"), []
+
+    def my_q_sample(x0, alpha_bar_t, noise):
+        calls.append(1)
+        return alpha_bar_t ** 0.5 * x0 + (1 - alpha_bar_t) ** 0.5 * noise
+
+    q_sample = ex.q1.use(my_q_sample, "q_sample")
+    assert q_sample is my_q_sample and "use your q_sample" in capsys.readouterr().out
+    assert ex.q1.use(lambda x0, a, n: x0, "q_sample") is ex.q1.reference
+
+    class Net(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.dense = keras.layers.Dense(4)
+
+        def call(self, x, t, y):
+            return self.dense(x)
+
+    alpha_bar = schedule()
+    ns = run_cell("diffusion-model", q_sample=q_sample, alpha_bar=alpha_bar, NULL_CLASS=10)
+    net = Net()
+    net(np.zeros((1, 4), np.float32), np.zeros(1, np.int32), np.zeros(1, np.int32))
+    model = ns["Diffusion"](net, alpha_bar)
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    data = (np.random.default_rng(0).normal(size=(32, 4)).astype(np.float32), np.arange(32) % 10)
+    training.fit(model, data, 2, batch_size=8, show_progress=False)
+    assert calls, "the learner's q_sample was never called by the training step"
+    other = ns["Diffusion"](net, alpha_bar)
+    other.q_sample = ex.q1.reference
+    assert training.code_fingerprint(model) != training.code_fingerprint(other)
 
 
 # --- DDIM ----------------------------------------------------------------------------------
