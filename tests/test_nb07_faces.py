@@ -190,21 +190,12 @@ def test_shown_solutions_pass_with_the_notebooks_imports():
         assert item.check(namespace[name]).status == "correct", item.name
 
 
-@pytest.mark.notebook
-def test_the_few_faces_study_runs_in_smoke_mode(tmp_path):
+def test_the_few_faces_study_result_is_a_real_run():
+    """The committed result of experiments/07_few_faces.py (its smoke run is in test_experiments)."""
     import json
-    import os
-    import subprocess
-    import sys
 
     from conftest import ROOT
 
-    out = tmp_path / "07_few_faces.json"
-    subprocess.run([sys.executable, str(ROOT / "experiments" / "07_few_faces.py"), "--smoke", "--out", str(out)],
-                   check=True, cwd=ROOT, timeout=900,
-                   env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))})
-    result = json.loads(out.read_text())
-    assert result["smoke"] and len(result["rows"]) == 1
-    assert set(result["summary"]) == {"real_only", "real_plus_generated", "real_plus_augmented"}
     committed = json.loads((ROOT / "experiments" / "results" / "07_few_faces.json").read_text())
-    assert not committed["smoke"] and committed["draws"] >= 4 and committed["faces"] == result["faces"]
+    assert not committed["smoke"] and committed["draws"] >= 4
+    assert set(committed["summary"]) == {"real_only", "real_plus_generated", "real_plus_augmented"}
