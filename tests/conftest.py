@@ -13,6 +13,16 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("LABKIT_PLAIN_PROGRESS", "1")
 
 
+def code_cell(stem: str, text: str) -> str:
+    """The source of the one code cell of ``notebooks/<stem>.ipynb`` that contains ``text``."""
+    import nbformat
+
+    nb = nbformat.read(NOTEBOOKS / f"{stem}.ipynb", as_version=4)
+    hits = [c.source for c in nb.cells if c.cell_type == "code" and text in c.source]
+    assert len(hits) == 1, f"{len(hits)} code cells of {stem} contain {text!r}"
+    return hits[0]
+
+
 def execute_notebook(stem: str, output_dir: Path, **parameters) -> dict:
     """Run ``notebooks/<stem>.ipynb`` with papermill; return its metrics.json as a dict."""
     import papermill

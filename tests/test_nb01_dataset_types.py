@@ -13,12 +13,9 @@ from labkit.exercises import nb01
 
 
 def _cell(stem, text):
-    import nbformat
+    from conftest import code_cell
 
-    nb = nbformat.read(NOTEBOOKS / f"{stem}.ipynb", as_version=4)
-    hits = [c.source for c in nb.cells if c.cell_type == "code" and text in c.source]
-    assert len(hits) == 1, text
-    return hits[0]
+    return code_cell(stem, text)
 
 
 def test_q1_rejects_a_wrong_kind_and_the_cell_does_not_hold_the_answers():

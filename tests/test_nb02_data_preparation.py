@@ -11,12 +11,9 @@ from labkit.exercises import nb02
 
 
 def _cell(text):
-    import nbformat
+    from conftest import code_cell
 
-    nb = nbformat.read(NOTEBOOKS / "02_data_preparation.ipynb", as_version=4)
-    hits = [c.source for c in nb.cells if c.cell_type == "code" and text in c.source]
-    assert len(hits) == 1, text
-    return hits[0]
+    return code_cell("02_data_preparation", text)
 
 
 def test_q1_rejects_a_count_and_a_share_of_rows():

@@ -238,14 +238,9 @@ def test_audio_bad_input():
 
 
 def _cell(text):
-    import nbformat
+    from conftest import code_cell
 
-    from conftest import NOTEBOOKS
-
-    nb = nbformat.read(NOTEBOOKS / "03_augmentation.ipynb", as_version=4)
-    hits = [c.source for c in nb.cells if c.cell_type == "code" and text in c.source]
-    assert len(hits) == 1, text
-    return hits[0]
+    return code_cell("03_augmentation", text)
 
 
 def test_q1_and_q3_reject_a_wrong_label_and_their_cells_hold_no_answer():
