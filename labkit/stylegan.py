@@ -364,27 +364,12 @@ class StyleGAN(GAN):
     def synthesize(self, ws, noise_seed: int | None = 0, batch_size: int = 1000,
                    averaged: bool = True, shared_noise: bool = False) -> np.ndarray:
         """Images in [0, 1] from per-layer ws (N, num_ws, w_dim), with seeded noise maps."""
-        g = self._generator(averaged)
-        ws = np.asarray(ws, np.float32)
-        rng = None if noise_seed is None else np.random.default_rng(noise_seed)
-        one = None if rng is None else [rng.standard_normal(s).astype(np.float32) for s in g.noise_shapes(1)]
-        out = []
-        for start in range(0, len(ws), batch_size):
-            chunk = ws[start:start + batch_size]
-            if rng is None:
-                noise = None
-            elif shared_noise:
-                noise = [np.repeat(m, len(chunk), axis=0) for m in one]
-            else:
-                noise = [rng.standard_normal(s).astype(np.float32) for s in g.noise_shapes(len(chunk))]
-            out.append(g.synthesize(chunk, noise).numpy())
-        return to_unit(np.concatenate(out))
+        return images_from_ws(self._generator(averaged), ws, noise_seed=noise_seed,
+                              shared_noise=shared_noise, batch_size=batch_size)
 
     def discriminate(self, images, batch_size: int = 500) -> np.ndarray:
         """The discriminator's logits on images in [0, 1] (no augmentation)."""
-        x = np.asarray(images, np.float32)[..., None] * 2.0 - 1.0
-        return np.concatenate([self.discriminator(x[i:i + batch_size], training=False).numpy()[:, 0]
-                               for i in range(0, len(x), batch_size)])
+        return discriminate(self.discriminator, images, batch_size)
 
 
 # --- sampling plumbing (any generator with map / broadcast / synthesize / noise_shapes / w_avg) ----
