@@ -11,6 +11,11 @@ NOTEBOOKS = ROOT / "notebooks"
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("LABKIT_PLAIN_PROGRESS", "1")
+# TensorFlow's multi-threaded CPU kernels may add up partial sums in another order when the machine
+# is busy, so two identical runs can differ in the last bits (seen: 2 runs in 5 on a loaded machine).
+# The tests compare runs bitwise (exact resume), so they run with op determinism on; TensorFlow reads
+# this variable at import, here and in the notebook kernels that papermill starts.
+os.environ.setdefault("TF_DETERMINISTIC_OPS", "1")
 
 
 def code_cell(stem: str, text: str) -> str:
