@@ -18,12 +18,16 @@ def progress(iterable=None, total=None, desc=None, **kwargs):
 
 
 def keras_progress(epochs: int, desc: str = "training"):
-    """A Keras callback showing one bar over epochs with the latest loss and metrics."""
+    """A Keras callback showing one bar over epochs with the latest loss and metrics.
+
+    Put it after a checkpoint callback (``training.KerasCheckpoint``): the bar then starts at the
+    epochs restored from the checkpoint."""
     import keras
 
     class _Progress(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
-            self.bar = progress(total=epochs, desc=desc)
+            done = min(getattr(self.model, "_initial_epoch", None) or 0, epochs)
+            self.bar = progress(total=epochs, desc=desc, initial=done)
 
         def on_epoch_end(self, epoch, logs=None):
             self.bar.set_postfix({k: f"{v:.4g}" for k, v in (logs or {}).items()}, refresh=False)

@@ -65,6 +65,9 @@ Why a thin ``fit`` and not ``keras.Model.fit``: the course's trainers draw a ran
 (with replacement) and checkpoint every N *steps*; Keras' ``fit`` iterates epochs over a dataset and
 its ``BackupAndRestore`` resumes at epoch starts and writes in place. Driving the compiled
 ``train_step`` directly keeps every random stream keyed by the step and keeps the checkpoint atomic.
+
+A plain model trained with Keras' own ``model.fit`` (a classifier, say) gets the same checkpoint
+from the callback :class:`KerasCheckpoint`, resumable by epochs.
 """
 from __future__ import annotations
 
@@ -283,6 +286,11 @@ def _config_text(layer) -> str:
     return json.dumps(strip(config), sort_keys=True, default=str)
 
 
+def _from_keras(function) -> bool:
+    """Whether a function comes from Keras or TensorFlow (e.g. the ``train_function`` Keras' fit stores)."""
+    return (getattr(function, "__module__", None) or "").split(".")[0] in ("keras", "tensorflow")
+
+
 def code_fingerprint(model) -> str:
     """A hash of the code that trains ``model``: its classes, its layers' classes and their modules,
     its layers' configs (units, activations, ...), and the code of functions stored as attributes
@@ -305,7 +313,7 @@ def code_fingerprint(model) -> str:
         h.update(_config_text(layer).encode())
     for layer in layers:  # functions handed to a model (a learner's loss, a penalty) train too
         for attr, value in sorted(vars(layer).items()):
-            if inspect.isfunction(value) or inspect.ismethod(value):
+            if (inspect.isfunction(value) or inspect.ismethod(value)) and not _from_keras(value):
                 h.update(f"{attr}\n{_code_text(value)}".encode())
     return h.hexdigest()
 
@@ -521,3 +529,47 @@ def fit(model, data, steps: int, *, batch_size: int = 64, seed: int = 0, checkpo
         save(done)  # a finished run restored as it was is not written again
     history["steps"] = done
     return history
+
+
+# --- the same checkpoint for a model trained with Keras' own fit ---------------------------------
+
+class KerasCheckpoint(keras.callbacks.Callback):
+    """:func:`fit`'s checkpoint for a model trained with Keras' own ``model.fit`` (by epochs).
+
+    ``model.fit(x, y, epochs=..., callbacks=[KerasCheckpoint(folder, data=(x, y))])`` writes the
+    model's and its optimiser's variables and the per-epoch logs to ``folder`` after every epoch,
+    atomically, under the same key as :func:`fit` (the model's layers and their settings, ``data``,
+    ``params`` and the settings of ``layers`` used outside the model, such as an input pipeline's
+    augmentation). The next ``fit`` with it resumes after the last finished epoch; a finished run
+    is restored without training; a damaged checkpoint or one written by other code is set aside
+    with a warning naming it. ``callback.history`` holds every epoch's logs, the ones before a
+    resume included (Keras' own ``History`` only has the epochs of this call).
+
+    Unlike Keras' ``BackupAndRestore``, the folder is never written in place and the checkpoint is
+    kept after training. A resumed run continues from the same weights but not with the same
+    batches (Keras shuffles with its own random state), so it is resumable, not bit-exact: a run
+    that must be exact belongs in a :class:`Model` trained with :func:`fit`.
+    """
+
+    def __init__(self, folder, data=None, params=None, layers=()):
+        super().__init__()
+        self.folder, self.data = Path(folder), data
+        # (Keras owns self.params.) Layers outside the model that change its training, e.g. the
+        # augmentation of an input pipeline, join the key with their settings.
+        self.extra = {"params": params, "layers": [_config_text(layer) for layer in layers]}
+        self.history, self._key = {}, None
+
+    def on_train_begin(self, logs=None):
+        _optimizers(self.model)  # builds the compiled optimiser, so its slots are checkpointed too
+        self._key = checkpoint_key(self.model, () if self.data is None else self.data, 0, 0, self.extra)
+        restored = load_state(self.folder, self.model, self._key)
+        self.history = {} if restored is None else restored[1]
+        self.model._initial_epoch = None if restored is None else restored[0]  # Keras skips these epochs
+
+    def on_epoch_end(self, epoch, logs=None):
+        for name, value in (logs or {}).items():
+            self.history.setdefault(name, []).append(float(value))
+        save_state(self.folder, self.model, self.history, epoch + 1, self._key)
+
+    def on_train_end(self, logs=None):
+        self.model._initial_epoch = None  # a later fit of the same model starts where it asks

@@ -291,3 +291,98 @@ def test_code_fingerprint_sees_a_changed_layer_setting_but_not_instance_names():
     first, again = training.code_fingerprint(M(build("relu"))), training.code_fingerprint(M(build("relu")))
     assert first == again
     assert training.code_fingerprint(M(build("tanh"))) != first
+
+
+# --- KerasCheckpoint: the same checkpoint for Keras' own fit --------------------------------------
+
+def _keras_classifier(units=8):
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(units, activation="relu"),
+                              keras.layers.Dense(2)])
+    model.compile(keras.optimizers.Adam(1e-2),
+                  keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def _keras_data():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype("float32")
+    return x, (x[:, 0] > 0).astype("int64")
+
+
+class _CountEpochs(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.epochs = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epochs.append(epoch)
+
+
+def test_keras_checkpoint_resumes_after_the_last_finished_epoch(tmp_path):
+    x, y = _keras_data()
+    first = _keras_classifier()
+    first.fit(x, y, epochs=2, batch_size=16, verbose=0,
+              callbacks=[training.KerasCheckpoint(tmp_path, data=(x, y))])
+    saved = [w.copy() for w in first.get_weights()]
+    resumed, counter, checkpoint = _keras_classifier(), _CountEpochs(), training.KerasCheckpoint(tmp_path, data=(x, y))
+    resumed.fit(x, y, epochs=5, batch_size=16, verbose=0, callbacks=[checkpoint, counter])
+    assert counter.epochs == [2, 3, 4]                 # the two finished epochs are not trained again
+    assert len(checkpoint.history["loss"]) == 5        # the history covers every epoch
+    assert resumed.optimizer.iterations.numpy() == 5 * 4
+    assert not any(np.array_equal(a, b) for a, b in zip(saved, resumed.get_weights()))
+    assert resumed._initial_epoch is None              # a later fit of the model starts where it asks
+
+
+def test_keras_checkpoint_restores_a_finished_run_without_training(tmp_path):
+    x, y = _keras_data()
+    done = _keras_classifier()
+    done.fit(x, y, epochs=3, batch_size=16, verbose=0, callbacks=[training.KerasCheckpoint(tmp_path, data=(x, y))])
+    again, counter, checkpoint = _keras_classifier(), _CountEpochs(), training.KerasCheckpoint(tmp_path, data=(x, y))
+    again.fit(x, y, epochs=3, batch_size=16, verbose=0, callbacks=[checkpoint, counter])
+    assert counter.epochs == []
+    for a, b in zip(done.get_weights(), again.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert len(checkpoint.history["loss"]) == 3
+
+
+def test_keras_checkpoint_sets_aside_other_code_and_damage(tmp_path):
+    x, y = _keras_data()
+    _keras_classifier().fit(x, y, epochs=2, batch_size=16, verbose=0,
+                            callbacks=[training.KerasCheckpoint(tmp_path, data=(x, y))])
+    counter = _CountEpochs()
+    with pytest.warns(RuntimeWarning, match="other code or parameters"):
+        _keras_classifier(units=16).fit(x, y, epochs=2, batch_size=16, verbose=0,
+                                        callbacks=[training.KerasCheckpoint(tmp_path, data=(x, y)), counter])
+    assert counter.epochs == [0, 1]                    # a wider layer trains afresh
+    (tmp_path / "state" / "variables.npz").write_bytes(b"truncated")
+    counter = _CountEpochs()
+    with pytest.warns(RuntimeWarning, match=str(tmp_path / "state")):
+        _keras_classifier(units=16).fit(x, y, epochs=2, batch_size=16, verbose=0,
+                                        callbacks=[training.KerasCheckpoint(tmp_path, data=(x, y)), counter])
+    assert counter.epochs == [0, 1]
+
+
+def test_keras_checkpoint_key_covers_pipeline_layers(tmp_path):
+    x, y = _keras_data()
+    _keras_classifier().fit(x, y, epochs=1, batch_size=16, verbose=0,
+                            callbacks=[training.KerasCheckpoint(tmp_path, layers=[keras.layers.GaussianNoise(0.1)])])
+    counter = _CountEpochs()    # the same layer, another instance: resumes (a finished run: no epoch)
+    _keras_classifier().fit(x, y, epochs=1, batch_size=16, verbose=0,
+                            callbacks=[training.KerasCheckpoint(tmp_path, layers=[keras.layers.GaussianNoise(0.1)]), counter])
+    assert counter.epochs == []
+    with pytest.warns(RuntimeWarning, match="other code or parameters"):
+        _keras_classifier().fit(x, y, epochs=1, batch_size=16, verbose=0,
+                                callbacks=[training.KerasCheckpoint(tmp_path, layers=[keras.layers.GaussianNoise(0.3)]), counter])
+    assert counter.epochs == [0]
+
+
+def test_keras_progress_starts_at_the_restored_epochs(tmp_path):
+    import labkit
+
+    x, y = _keras_data()
+    _keras_classifier().fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[training.KerasCheckpoint(tmp_path)])
+    bar = labkit.keras_progress(3, "resumed")
+    _keras_classifier().fit(x, y, epochs=3, batch_size=16, verbose=0,
+                            callbacks=[training.KerasCheckpoint(tmp_path), bar])
+    assert bar.bar.n == 3 and bar.bar.total == 3     # 2 restored + 1 trained
