@@ -22,7 +22,7 @@ Data
 
 The training contract
 
-- ``training``      one training loop for every model: checkpoint, exact resume, history, snapshots
+- ``training``      one training loop for every model: checkpoint, exact resume, history, snapshots (and the same checkpoint for Keras' ``fit``)
 
 Metrics
 
