@@ -287,13 +287,13 @@ NOTEBOOKS: dict[str, Notebook] = {
         )),
     "07_faces": Notebook(
         parameters=dict(
-            steps=count(30, 600, 6000),
+            steps=count(30, 400, 4000),
             batch_size=count(32, 32, 32, at_most=512),
-            case_seeds=count(1, 3, 10),
+            case_seeds=count(1, 2, 10),
             n_samples=count(1000, 1000, 5000, at_least=1000, at_most=50000),
         ),
         fixed=dict(
-            evaluate_every=count(15, 100, 500),
+            evaluate_every=count(15, 80, 500),
             eval_samples=count(200, 300, 1000),
             extra_faces=count(70, 140, 280),
             classifier_epochs=count(5, 25, 40),
