@@ -143,7 +143,7 @@ def glossary_explorer(glossary: pd.DataFrame):
         out.clear_output(wait=True)
         with out:
             hits = search(glossary, box.value)
-            display(hits.set_index("zh") if len(hits) else "no term matches")
+            display(text_table(hits.set_index("zh")) if len(hits) else "no term matches")
 
     box.observe(show, names="value")
     show()
@@ -253,6 +253,13 @@ def _fmt(value) -> str:
     if isinstance(value, float):
         return f"{value:.3g}"
     return str(value)
+
+
+def text_table(table: pd.DataFrame):
+    """``table`` styled for reading: text left-aligned (JupyterLab right-aligns table cells)."""
+    left = [("text-align", "left")]
+    return table.style.set_properties(**{"text-align": "left"}).set_table_styles(
+        [{"selector": "th", "props": left}, {"selector": "td", "props": left}])
 
 
 def wrapup_table(output_dir, lessons=LESSONS) -> pd.DataFrame:

@@ -190,17 +190,18 @@ class Run:
         """A path inside this run's output folder."""
         return self.dir / name
 
-    def save_figure(self, fig, name: str) -> Path:
-        """Save a figure as ``<name>.png`` in the output folder."""
-        return files.save_figure(fig, self.dir / f"{name}.png")
+    # The save methods return None, so that a cell ending in one shows its figure, not a path.
+    def save_figure(self, fig, name: str) -> None:
+        """Save a figure as ``<name>.png`` in the output folder (``run.dir``)."""
+        files.save_figure(fig, self.dir / f"{name}.png")
 
-    def save_arrays(self, name: str, **arrays) -> Path:
+    def save_arrays(self, name: str, **arrays) -> None:
         """Save arrays as ``<name>.npz`` in the output folder (e.g. ``samples``)."""
-        return files.write_npz(self.dir / f"{name}.npz", **arrays)
+        files.write_npz(self.dir / f"{name}.npz", **arrays)
 
-    def save_model(self, model, name: str) -> Path:
+    def save_model(self, model, name: str) -> None:
         """Save a Keras model as ``<name>.keras`` in the output folder."""
-        return files.save_keras(model, self.dir / f"{name}.keras")
+        files.save_keras(model, self.dir / f"{name}.keras")
 
     def checkpoint_dir(self, name: str) -> Path:
         """A folder for resumable training state, specific to this profile, seed and config."""

@@ -2,6 +2,7 @@
 import re
 
 import nbformat
+import pandas as pd
 import pytest
 
 from labkit import course, guide
@@ -168,3 +169,8 @@ def test_a_section_is_full_only_if_all_its_subsections_are():
         children = numbered[numbered["section"].str.startswith(row.section + ".")]
         if row.coverage == "full":
             assert (children["coverage"] == "full").all(), f"{row.section} is full but a subsection is not"
+
+
+def test_text_table_left_aligns_every_cell():
+    html = guide.text_table(pd.DataFrame({"a": ["one long sentence"], "b": [1.5]})).to_html()
+    assert html.count("text-align: left") >= 2 and "one long sentence" in html
