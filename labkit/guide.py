@@ -257,9 +257,8 @@ def _fmt(value) -> str:
 
 def text_table(table: pd.DataFrame):
     """``table`` styled for reading: text left-aligned (JupyterLab right-aligns table cells)."""
-    left = [("text-align", "left")]
-    return table.style.set_properties(**{"text-align": "left"}).set_table_styles(
-        [{"selector": "th", "props": left}, {"selector": "td", "props": left}])
+    left = [("text-align", "left")]   # CSS rules for the whole table (works with a repeated index too)
+    return table.style.set_table_styles([{"selector": "th", "props": left}, {"selector": "td", "props": left}])
 
 
 def wrapup_table(output_dir, lessons=LESSONS) -> pd.DataFrame:

@@ -172,5 +172,6 @@ def test_a_section_is_full_only_if_all_its_subsections_are():
 
 
 def test_text_table_left_aligns_every_cell():
-    html = guide.text_table(pd.DataFrame({"a": ["one long sentence"], "b": [1.5]})).to_html()
+    table = pd.DataFrame({"a": ["one long sentence", "two"], "b": [1.5, 2.0]}, index=["x", "x"])  # repeated index
+    html = guide.text_table(table).to_html()
     assert html.count("text-align: left") >= 2 and "one long sentence" in html
