@@ -42,6 +42,10 @@ $(STAMP): requirements.txt requirements-test.txt requirements.lock pyproject.tom
 	$(BIN)/python -m pip install --quiet $(INSTALL)
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	# offline workbook: JupyterLab never asks to fetch news or check for updates
+	mkdir -p $(VENV)/share/jupyter/lab/settings
+	echo '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}' \
+	  > $(VENV)/share/jupyter/lab/settings/overrides.json
 	touch $(STAMP)
 
 $(XSTAMP): requirements-sdmetrics.lock

@@ -166,7 +166,8 @@ class Run:
         })
 
     def results(self):
-        """A table of every recorded scalar metric beside its target and whether it is met."""
+        """A table of every recorded scalar metric (floats to 4 significant digits) beside its target
+        and whether it is met."""
         import pandas as pd
 
         rows = []
@@ -175,8 +176,8 @@ class Run:
                 continue
             target = self.targets.get(name)
             met = None if target is None or value is None else meets(value, target)
-            rows.append({"metric": name, "value": value,
-                         "target": "" if target is None else f"{target['op']} {target['value']}",
+            rows.append({"metric": name, "value": f"{value:.4g}" if isinstance(value, float) else value,
+                         "target": "" if target is None else f"{target['op']} {target['value']:g}",
                          "met": {None: "", True: "yes", False: "NO"}[met]})
         return pd.DataFrame(rows).set_index("metric") if rows else pd.DataFrame()
 

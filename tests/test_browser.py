@@ -245,3 +245,5 @@ def _drive_start_here(page, url, token):
     assert 0 < filtered < rows, f"the search kept {filtered} of {rows} rows"
     explorer.scroll_into_view_if_needed()
     page.screenshot(path=str(ARTEFACTS / "start_here_search.png"))
+    # an offline workbook: no prompt to fetch Jupyter's news (the overrides.json `make` installs)
+    assert page.get_by_text("official Jupyter news").count() == 0

@@ -76,6 +76,7 @@ def test_record_writes_metrics_and_targets(tmp_path):
     table = run.results()
     assert table.loc["accuracy", "met"] == "yes" and table.loc["loss", "met"] == "NO"
     assert "curve" not in table.index
+    assert table.loc["accuracy", "value"] == "0.97" and table.loc["accuracy", "target"] == ">= 0.95"
 
 
 def test_parse_target():
