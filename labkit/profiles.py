@@ -234,7 +234,7 @@ NOTEBOOKS: dict[str, Notebook] = {
     "04_gan": Notebook(
         parameters=dict(
             dense_steps=count(40, 1500, 20000),
-            dcgan_steps=count(30, 3500, 15000),
+            dcgan_steps=count(30, 2500, 15000),
             cgan_steps=count(30, 1500, 10000),
             batch_size=count(64, 64, 64, at_most=1024),
             classifier_epochs=count(1, 6, 10),
