@@ -234,14 +234,14 @@ NOTEBOOKS: dict[str, Notebook] = {
     "04_gan": Notebook(
         parameters=dict(
             dense_steps=count(40, 1500, 20000),
-            dcgan_steps=count(30, 3500, 15000),
-            cgan_steps=count(30, 2000, 10000),
+            dcgan_steps=count(30, 2500, 15000),
+            cgan_steps=count(30, 1500, 10000),
             batch_size=count(64, 64, 64, at_most=1024),
             classifier_epochs=count(1, 6, 10),
         ),
         fixed=dict(
             synthetic_size=count(500, 10000, 10000),
-            synthetic_epochs=count(1, 4, 8),
+            synthetic_epochs=count(1, 3, 8),
             eval_samples=count(300, 1000, 1000, at_most=10000),
             latent_dim=count(64, 64, 64, at_most=1024),
             width=count(32, 32, 64, at_most=512),

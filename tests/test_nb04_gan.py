@@ -288,6 +288,50 @@ def test_generator_step_does_not_touch_the_discriminator(nb):
     assert any(not np.allclose(a, b) for a, b in zip(d_before, gan.discriminator.get_weights()))
 
 
+def test_r1_on_a_sub_batch_is_the_same_step_in_the_notebook_and_in_labkit(nb):
+    """``r1_batch``: the penalty sees the first r1_batch real images; labkit's GAN (07 builds on it)
+    takes the same step as the notebook's class, and r1_batch joins the checkpoint key."""
+    import tensorflow as tf
+
+    from labkit import gan as G
+    from labkit.training import checkpoint_key
+
+    x, _ = _tiny_digits()
+    seen = []
+
+    def r1(discriminator, real_images, gamma):
+        seen.append(int(real_images.shape[0]))
+        return labkit.exercises.nb04.r1_penalty(discriminator, real_images, gamma)
+
+    def pair(r1_batch):
+        labkit.seed_everything(0)
+        mine = nb.GAN(nb.dcgan_generator(8, 4), nb.dcgan_discriminator(4), 8, **_losses(),
+                      r1_penalty=r1, r1_gamma=30, r1_batch=r1_batch)
+        lib = G.GAN(G.dcgan_generator(8, 4), G.dcgan_discriminator(4), 8, r1_gamma=30, r1_batch=r1_batch)
+        for a, b in [(mine.generator, lib.generator), (mine.discriminator, lib.discriminator),
+                     (mine.ema_generator, lib.ema_generator)]:
+            b.set_weights(a.get_weights())
+        return mine, lib
+
+    drawn = pair(None)[0].draw_batch(x, np.random.default_rng(0), 8)
+    batch = {k: tf.constant(v) for k, v in drawn.items()}
+    after = {}
+    for r1_batch in (2, None):
+        mine, lib = pair(r1_batch)
+        seen.clear()
+        out_mine, out_lib = mine.train_step(batch), lib.train_step(batch)
+        assert seen == [2 if r1_batch else 8]
+        for name in ("d_loss", "g_loss"):
+            assert float(out_mine[name]) == pytest.approx(float(out_lib[name]), rel=1e-5)
+        for a, b in zip(mine.discriminator.get_weights(), lib.discriminator.get_weights()):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+        after[r1_batch] = mine.discriminator.get_weights()
+        assert mine.checkpoint_params()["r1_batch"] == lib.checkpoint_params()["r1_batch"] == r1_batch
+    assert any(not np.allclose(a, b) for a, b in zip(after[2], after[None]))   # the sub-batch matters
+    keys = {checkpoint_key(m, x, 0, 8) for m in (pair(2)[0], pair(None)[0])}
+    assert len(keys) == 2
+
+
 def test_pixel_ranges():
     from labkit import gan as G
 
