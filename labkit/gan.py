@@ -94,28 +94,6 @@ def dcgan_discriminator(width: int = 64, num_classes: int | None = None):
 bce = keras.losses.BinaryCrossentropy(from_logits=True)
 
 
-def wgan_gp_critic_loss(critic, real, fake, gp_weight: float = 10.0, seed=None):
-    """The WGAN-GP critic loss (Gulrajani et al. 2017) for inputs of any rank; returns (loss, wdist).
-
-    wdist = mean critic(real) - mean critic(fake) estimates the Wasserstein-1 distance; the
-    penalty pushes the critic's gradient norm to 1 at random points on lines between real and
-    fake inputs: loss = -wdist + gp_weight * E (||grad critic(mixed)|| - 1)^2. Call it inside the
-    GradientTape that differentiates the critic's weights. ``seed`` (a stateless seed such as
-    ``model.random_seed(k)``) makes the interpolation points a function of the step (exact resume).
-    """
-    batch = tf.shape(real)[0]
-    eps_shape = tf.concat([[batch], tf.ones([tf.rank(real) - 1], dtype=tf.int32)], axis=0)
-    eps = tf.random.uniform(eps_shape) if seed is None else tf.random.stateless_uniform(eps_shape, seed)
-    mixed = eps * real + (1.0 - eps) * fake
-    with tf.GradientTape() as inner:
-        inner.watch(mixed)
-        score_mixed = critic(mixed, training=True)
-    grad = inner.gradient(score_mixed, mixed)
-    norm = tf.sqrt(tf.reduce_sum(tf.square(grad), axis=tf.range(1, tf.rank(grad))) + 1e-12)
-    wdist = tf.reduce_mean(critic(real, training=True)) - tf.reduce_mean(critic(fake, training=True))
-    return -wdist + gp_weight * tf.reduce_mean(tf.square(norm - 1.0)), wdist
-
-
 class GAN(Model):
     """A generator, a discriminator, their Adam optimisers and one training step (a ``training.Model``).
 

@@ -486,28 +486,6 @@ def test_notebook_builds_its_models_in_cells_and_feeds_the_exercises():
         assert f"ex.{q}.use(" in code
 
 
-# --- WGAN-GP critic loss (shared by the sequence and tabular GANs of notebook 08) -----------
-
-@pytest.mark.parametrize("shape", [(6, 5), (6, 4, 3)])
-def test_wgan_gp_loss_matches_closed_form_for_a_linear_critic(shape):
-    import keras
-    import tensorflow as tf
-
-    from labkit.gan import wgan_gp_critic_loss
-
-    # critic(x) = sum(w * x): its gradient is w everywhere, so the penalty is exactly (|w| - 1)^2
-    rng = np.random.default_rng(0)
-    w = tf.constant(rng.normal(size=shape[1:]).astype("float32"))
-    critic = keras.layers.Lambda(lambda x: tf.reduce_sum(x * w, axis=list(range(1, len(shape))))[:, None])
-    real = rng.normal(size=shape).astype("float32")
-    fake = rng.normal(loc=1.0, size=shape).astype("float32")
-    loss, wdist = wgan_gp_critic_loss(critic, tf.constant(real), tf.constant(fake), gp_weight=10.0)
-    expected_wdist = float(np.sum(w.numpy() * (real.mean(0) - fake.mean(0))))
-    penalty = (np.linalg.norm(w.numpy()) - 1.0) ** 2
-    assert float(wdist) == pytest.approx(expected_wdist, rel=1e-4)
-    assert float(loss) == pytest.approx(-expected_wdist + 10.0 * penalty, rel=1e-4)
-
-
 # --- labkit.gan.GAN (the copy StyleGAN of notebook 07 builds on) ------------------------------
 
 def test_labkit_gan_r1_penalty_matches_the_exercise_reference():

@@ -449,3 +449,18 @@ def test_notebook_smoke(smoke_run):
     assert (synth["loan_amount"] > 0).all()
     for name in ("table_train.csv", "table_holdout.csv", "stylized_facts.png", "table_quality.png"):
         assert (outdir / name).exists()
+
+
+@pytest.mark.parametrize("shape", [(6, 5), (6, 4, 3)])
+def test_reference_gradient_penalty_matches_the_closed_form_of_a_linear_critic(shape):
+    import keras
+    import tensorflow as tf
+
+    # critic(x) = sum(w * x): its gradient is w everywhere, so the penalty is exactly (|w| - 1)^2
+    rng = np.random.default_rng(0)
+    w = tf.constant(rng.normal(size=shape[1:]).astype("float32"))
+    critic = keras.layers.Lambda(lambda x: tf.reduce_sum(x * w, axis=list(range(1, len(shape))))[:, None])
+    real, fake = (tf.constant(rng.normal(loc=m, size=shape).astype("float32")) for m in (0.0, 1.0))
+    eps = tf.constant(rng.uniform(size=(shape[0],) + (1,) * (len(shape) - 1)).astype("float32"))
+    penalty = float(reference_penalty(critic, real, fake, eps))
+    assert penalty == pytest.approx((np.linalg.norm(w.numpy()) - 1.0) ** 2, rel=1e-4)
