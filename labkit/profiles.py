@@ -303,10 +303,10 @@ NOTEBOOKS: dict[str, Notebook] = {
         )),
     "08_finance": Notebook(
         parameters=dict(
-            gan_iterations=count(20, 2000, 4000),
-            google_iterations=count(20, 600, 4000),
-            table_epochs=count(1, 300, 300),
-            disc_iterations=count(30, 2000, 2000),
+            gan_iterations=count(20, 1500, 4000),
+            google_iterations=count(20, 500, 4000),
+            table_epochs=count(1, 150, 300),
+            disc_iterations=count(30, 1500, 2000),
             repeats=count(2, 3, 5, at_least=2, at_most=20),   # a standard deviation needs two
         ),
         fixed=dict(
