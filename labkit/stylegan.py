@@ -425,16 +425,6 @@ def discriminate(discriminator, images, batch_size: int = 500) -> np.ndarray:
                            for i in range(0, len(x), batch_size)])
 
 
-def architecture(model) -> list:
-    """(layer class name, sorted weight shapes) of every layer: compares two builds of one design."""
-    rows = []
-    for layer in model._flatten_layers(include_self=False, recursive=True):
-        own = sorted(tuple(int(d) for d in v.shape) for v in layer._trainable_variables + layer._non_trainable_variables)
-        rows.append((type(layer).__name__, tuple(own)))
-    top = sorted(tuple(int(d) for d in v.shape) for v in model._trainable_variables + model._non_trainable_variables)
-    return sorted(rows) + [("own", tuple(top)), ("count", model.count_params())]
-
-
 def _fold(seed, k: int):
     """A distinct stateless sub-seed ``k`` of ``seed``."""
     return tf.random.experimental.stateless_fold_in(seed, k)

@@ -28,6 +28,16 @@ def code_cell(stem: str, text: str) -> str:
     return hits[0]
 
 
+def architecture(model) -> list:
+    """(layer class name, sorted weight shapes) of every layer: compares two builds of one design."""
+    rows = []
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        own = sorted(tuple(int(d) for d in v.shape) for v in layer._trainable_variables + layer._non_trainable_variables)
+        rows.append((type(layer).__name__, tuple(own)))
+    top = sorted(tuple(int(d) for d in v.shape) for v in model._trainable_variables + model._non_trainable_variables)
+    return sorted(rows) + [("own", tuple(top)), ("count", model.count_params())]
+
+
 def execute_notebook(stem: str, output_dir: Path, **parameters) -> dict:
     """Run ``notebooks/<stem>.ipynb`` with papermill; return its metrics.json as a dict."""
     import papermill

@@ -9,7 +9,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from conftest import NOTEBOOKS
+from conftest import NOTEBOOKS, architecture
 from labkit import exercises, files
 from labkit.exercises import nb07
 
@@ -53,7 +53,7 @@ def test_labkit_copy_builds_the_same_architecture_as_the_notebook():
     keras.utils.set_random_seed(0)
     mine = ns["StyleGenerator"](demodulation=nb07.demodulation)
     theirs = stylegan.StyleGenerator()
-    assert stylegan.architecture(mine) == stylegan.architecture(theirs)
+    assert architecture(mine) == architecture(theirs)
     assert mine.num_ws == theirs.num_ws and mine.count_params() == theirs.count_params()
     d_mine, d_theirs = ns["make_discriminator"](), stylegan.discriminator()
     assert [(type(layer).__name__, layer.count_params()) for layer in d_mine.layers] == \
