@@ -54,8 +54,6 @@ def _parser():
                                          "tcp://localhost:8786 through an SSH tunnel); workers need the "
                                          "same paths and environment")
     swp.add_argument("--output", default="outputs/sweeps")
-    hidden = sub.add_parser("_execute")
-    hidden.add_argument("args", nargs=3)
     return parser
 
 
@@ -107,8 +105,6 @@ def _validate(args):
 
 
 def _dispatch(args) -> int:
-    if args.command == "_execute":
-        return course._execute_here(*args.args)
     if args.command == "run":
         selected, params = _validate(args)
         results = []

@@ -95,7 +95,8 @@ def execute(notebook: Path, output_dir: Path, profile: str = "lab", parameters: 
     executed = output_dir / "executed" / notebook.name
     executed.parent.mkdir(parents=True, exist_ok=True)
     params = {"profile": profile, "output_dir": str(output_dir), **(parameters or {})}
-    cmd = [sys.executable, "-m", "labkit", "_execute", str(notebook), str(executed), json.dumps(params)]
+    child = Path(__file__).with_name("_papermill_child.py")   # a plain script: no TensorFlow import here
+    cmd = [sys.executable, str(child), str(notebook), str(executed), json.dumps(params)]
     t0 = time.perf_counter()
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=notebook.parent,
@@ -111,26 +112,6 @@ def execute(notebook: Path, output_dir: Path, profile: str = "lab", parameters: 
     return {"notebook": notebook.stem, "status": "ok" if proc.returncode == 0 else "failed",
             "profile": profile, "parameters": parameters or {}, "wall_s": round(wall, 1),
             "peak_rss_mb": peak, "executed": str(executed), "error": error[:300]}
-
-
-def _execute_here(notebook: str, executed: str, params_json: str) -> int:
-    """Child-process side of :func:`execute`: papermill, then report the kernel's peak RSS."""
-    import resource
-
-    import papermill
-
-    try:
-        papermill.execute_notebook(notebook, executed, parameters=json.loads(params_json),
-                                   progress_bar=False, cwd=str(Path(notebook).parent), kernel_name="python3",
-                                   execution_timeout=3600)
-        status = 0
-    except Exception as err:  # noqa: BLE001 - report any notebook failure, keep going
-        message = getattr(err, "ename", type(err).__name__) + ": " + str(getattr(err, "evalue", err))
-        print(message.replace("\n", " ")[:500], file=sys.stderr)
-        status = 1
-    kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    print(f"PEAK_RSS_MB={kb / (1024 * 1024 if sys.platform == 'darwin' else 1024):.0f}")
-    return status
 
 
 def summary_table(results: list[dict]) -> str:

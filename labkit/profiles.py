@@ -251,7 +251,7 @@ NOTEBOOKS: dict[str, Notebook] = {
         parameters=dict(
             epochs=count(1, 40, 400),
             latent_dim=count(16, 32, 32, at_most=1024),
-            iwae_k=count(50, 1000, 5000, at_most=50000),
+            iwae_k=count(50, 500, 5000, at_most=50000),
             iwae_digits=count(100, 1000, 1000, at_most=1000),  # the 1,000 held-out digits
             beta_epochs=count(1, 10, 60),
             refine_steps=count(5, 100, 300),
@@ -272,7 +272,7 @@ NOTEBOOKS: dict[str, Notebook] = {
     "06_adversarial": Notebook(
         parameters=dict(
             clean_epochs=count(3, 15, 30),
-            at_epochs=count(2, 18, 60),
+            at_epochs=count(2, 14, 60),
             eval_size=count(100, 500, 500, at_least=20, at_most=500),
         ),
         fixed=dict(
