@@ -11,7 +11,7 @@ Course machinery (running a notebook and keeping what it measured)
 - ``progress``      progress bars for loops and Keras training (plain text in CI)
 - ``plots``         image grids, training curves and learning curves
 - ``exercises``     check / hint / solution exercises, one module per notebook
-- ``course``        headless runs, student editions and sweeps; ``__main__`` is the command line
+- ``course``        headless runs (each in a ``_papermill_child`` process), student editions and sweeps; ``__main__`` is the command line
 - ``report``        the teacher's HTML / Markdown report of the output folders
 
 Data

@@ -256,7 +256,7 @@ NOTEBOOKS: dict[str, Notebook] = {
             beta_epochs=count(1, 10, 60),
             refine_steps=count(5, 100, 300),
             vamp_epochs=count(1, 100, 400),
-            pseudo_inputs=count(20, 50, 500, at_most=4000),   # drawn from the 4,000 training digits
+            pseudo_inputs=count(20, 200, 500, at_most=4000),   # drawn from the 4,000 training digits
             kl_warmup=count(1, 30, 100),
         ),
         fixed=dict(
