@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -40,6 +42,15 @@ def notebook_cells(*tags):
         if cell.cell_type == "code" and set(tags) & set(cell.metadata.get("tags", [])):
             exec(compile(cell.source, "08_finance.ipynb", "exec"), ns)
     return ns
+
+
+def notebook_cell(text):
+    """The source of 08's one code cell that contains ``text``."""
+    import nbformat
+
+    [source] = [c.source for c in nbformat.read(ROOT / "notebooks" / "08_finance.ipynb", as_version=4).cells
+                if c.cell_type == "code" and text in c.source]
+    return source
 
 
 def main(argv=None):
@@ -89,18 +100,12 @@ def gaps_over_epochs(seed, table_rows, epochs, first, every):
     from labkit.exercises.nb08 import gradient_penalty
 
     ns = notebook_cells("table-gan")
-    # the notebook's table, split and sampler (its cells of Case 2.1)
-    spec = tb.TableSpec(
-        numeric=["loan_amount", "annual_income", "debt_to_income", "emp_length", "months_since_last_delinq",
-                 "inquiries_last_12m", "open_credit_lines", "total_credit_utilized"],
-        categorical=["term", "homeownership", "verified_income", "loan_purpose", "grade"],
-        integer=["loan_amount", "emp_length", "months_since_last_delinq", "inquiries_last_12m",
-                 "open_credit_lines", "total_credit_utilized"])
-    loans = labkit.data.load_loans().frame
-    table = loans[spec.columns].sample(n=table_rows, random_state=seed) if table_rows < len(loans) else loans[spec.columns].copy()
-    table["term"] = table["term"].astype(str)
-    holdout_idx = table.groupby("grade", group_keys=False).apply(lambda g: g.sample(frac=0.2, random_state=seed)).index
-    holdout, train = table.loc[holdout_idx], table.drop(index=holdout_idx)
+    # the notebook's loan table, spec and split: its cell of Case 2.1, run here with this seed
+    with tempfile.TemporaryDirectory() as folder:
+        data = {"np": np, "labkit": labkit, "tb": tb, "seed": seed, "cfg": SimpleNamespace(table_rows=table_rows),
+                "run": SimpleNamespace(path=lambda name: Path(folder) / name)}   # its CSV copies go to a temp folder
+        exec(compile(notebook_cell("spec = tb.TableSpec("), "08_finance.ipynb", "exec"), data)
+    spec, train, holdout = data["spec"], data["table_train"], data["table_holdout"]
     sampler = tb.ConditionSampler(spec, seed=seed, target="grade", target_share=0.3).fit(train)
     positive = ["D", "E", "F", "G"]
     trtr = tm.utility_auc(train, holdout, spec, "grade", positive, seed=seed)
