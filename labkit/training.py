@@ -48,10 +48,11 @@ dict: one list per loss (a float per step), ``steps``,
   folder resumes from it, and a finished run is restored without training (same weights, full
   history, the original ``seconds``). An interrupted and resumed run ends with bitwise the same
   weights, losses and evaluations (on CPU) as an uninterrupted one when TensorFlow's op determinism
-  is on (``TF_DETERMINISTIC_OPS=1`` or ``tf.config.experimental.enable_op_determinism()``; the
-  tests run so). Without it, a busy machine can make TensorFlow's multi-threaded kernels add up
-  partial sums in another order, so any two runs, resumed or not, agree only to float round-off
-  (about 1e-7 relative per step), which a GAN's training can amplify over many steps;
+  is on and each op runs on one thread (``TF_DETERMINISTIC_OPS=1`` and ``TF_NUM_INTRAOP_THREADS=1``
+  before TensorFlow is imported; the tests run so). Otherwise a busy machine can make TensorFlow's
+  multi-threaded kernels add up partial sums in another order (op determinism alone did not stop
+  it for a DCGAN step), so any two runs, resumed or not, agree only to float round-off (about 1e-7
+  relative per step), which a GAN's training can amplify over many steps;
 * a checkpoint *key*: a hash of the code that trains (the source of the model's classes and of its
   layers' classes, and of the modules that define them), the variables' names and shapes, the data,
   ``seed``, ``batch_size`` and the caller's ``params``. A checkpoint with another key (changed code

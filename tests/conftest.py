@@ -13,9 +13,12 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("LABKIT_PLAIN_PROGRESS", "1")
 # TensorFlow's multi-threaded CPU kernels may add up partial sums in another order when the machine
 # is busy, so two identical runs can differ in the last bits (seen: 2 runs in 5 on a loaded machine).
-# The tests compare runs bitwise (exact resume), so they run with op determinism on; TensorFlow reads
-# this variable at import, here and in the notebook kernels that papermill starts.
+# The tests compare runs bitwise (exact resume), so they run with op determinism on and, in this
+# process, with one thread per op: op determinism alone still let a DCGAN step differ by 1e-7 under
+# load (1 run in 4), one thread per op did not (16 runs in 16). TensorFlow reads both variables at import.
+# Notebook kernels that papermill starts keep their threads (see execute_notebook).
 os.environ.setdefault("TF_DETERMINISTIC_OPS", "1")
+os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 
 
 def code_cell(stem: str, text: str) -> str:
@@ -45,9 +48,14 @@ def execute_notebook(stem: str, output_dir: Path, **parameters) -> dict:
     from labkit import files
 
     notebook = NOTEBOOKS / f"{stem}.ipynb"
-    papermill.execute_notebook(str(notebook), str(output_dir / f"{stem}.ipynb"),
-                               parameters={"output_dir": str(output_dir), **parameters},
-                               cwd=str(NOTEBOOKS), progress_bar=False, execution_timeout=1200)
+    threads = os.environ.pop("TF_NUM_INTRAOP_THREADS", None)   # the kernel inherits the environment
+    try:
+        papermill.execute_notebook(str(notebook), str(output_dir / f"{stem}.ipynb"),
+                                   parameters={"output_dir": str(output_dir), **parameters},
+                                   cwd=str(NOTEBOOKS), progress_bar=False, execution_timeout=1200)
+    finally:
+        if threads is not None:
+            os.environ["TF_NUM_INTRAOP_THREADS"] = threads
     return files.read_json(output_dir / stem / "metrics.json")
 
 
