@@ -14,7 +14,11 @@ def _tqdm():
 
 def progress(iterable=None, total=None, desc=None, **kwargs):
     """Wrap an iterable in a progress bar (``LABKIT_PLAIN_PROGRESS=1`` forces a text bar)."""
-    return _tqdm()(iterable, total=total, desc=desc, mininterval=0.5, **kwargs)
+    bar = _tqdm()(iterable, total=total, desc=desc, mininterval=0.5, **kwargs)
+    box = getattr(bar, "container", None)           # the Jupyter widget: [description, bar, counts]
+    if box is not None:
+        box.children[0].layout.flex = "0 0 auto"    # the description keeps its width, on one line
+    return bar
 
 
 def keras_progress(epochs: int, desc: str = "training"):

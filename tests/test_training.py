@@ -386,3 +386,15 @@ def test_keras_progress_starts_at_the_restored_epochs(tmp_path):
     _keras_classifier().fit(x, y, epochs=3, batch_size=16, verbose=0,
                             callbacks=[training.KerasCheckpoint(tmp_path), bar])
     assert bar.bar.n == 3 and bar.bar.total == 3     # 2 restored + 1 trained
+
+
+def test_a_notebook_bar_keeps_its_description_on_one_line(monkeypatch):
+    """In Jupyter the bar is a widget row; a long description ("WGAN-GP (S&P 500)") wrapped onto two lines."""
+    from tqdm.notebook import tqdm as notebook_tqdm
+
+    import labkit.progress
+
+    monkeypatch.setattr(labkit.progress, "_tqdm", lambda: notebook_tqdm)
+    bar = labkit.progress.progress(total=2, desc="WGAN-GP (S&P 500)")
+    assert bar.container.children[0].layout.flex == "0 0 auto"
+    bar.close()
