@@ -390,11 +390,12 @@ def test_keras_progress_starts_at_the_restored_epochs(tmp_path):
 
 def test_a_notebook_bar_keeps_its_description_on_one_line(monkeypatch):
     """In Jupyter the bar is a widget row; a long description ("WGAN-GP (S&P 500)") wrapped onto two lines."""
+    import importlib
+
     from tqdm.notebook import tqdm as notebook_tqdm
 
-    import labkit.progress
-
-    monkeypatch.setattr(labkit.progress, "_tqdm", lambda: notebook_tqdm)
-    bar = labkit.progress.progress(total=2, desc="WGAN-GP (S&P 500)")
+    module = importlib.import_module("labkit.progress")    # labkit.progress is also the function's name
+    monkeypatch.setattr(module, "_tqdm", lambda: notebook_tqdm)
+    bar = module.progress(total=2, desc="WGAN-GP (S&P 500)")
     assert bar.container.children[0].layout.flex == "0 0 auto"
     bar.close()
