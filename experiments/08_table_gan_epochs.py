@@ -25,10 +25,17 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "08_table_gan_epochs.json"
 
 
+def code_cells():
+    """The code cells of notebook 08."""
+    import nbformat
+
+    return [c for c in nbformat.read(ROOT / "notebooks" / "08_finance.ipynb", as_version=4).cells
+            if c.cell_type == "code"]
+
+
 def notebook_cells(*tags):
     """The names defined by 08's code cells with these tags, run in a namespace with its imports."""
     import keras
-    import nbformat
     import pandas as pd
     import tensorflow as tf
 
@@ -38,18 +45,15 @@ def notebook_cells(*tags):
     from labkit import training
     ns = {"np": np, "pd": pd, "keras": keras, "tf": tf, "labkit": labkit, "ts": ts, "tb": tb,
           "training": training, "seed": 0}
-    for cell in nbformat.read(ROOT / "notebooks" / "08_finance.ipynb", as_version=4).cells:
-        if cell.cell_type == "code" and set(tags) & set(cell.metadata.get("tags", [])):
+    for cell in code_cells():
+        if set(tags) & set(cell.metadata.get("tags", [])):
             exec(compile(cell.source, "08_finance.ipynb", "exec"), ns)
     return ns
 
 
 def notebook_cell(text):
     """The source of 08's one code cell that contains ``text``."""
-    import nbformat
-
-    [source] = [c.source for c in nbformat.read(ROOT / "notebooks" / "08_finance.ipynb", as_version=4).cells
-                if c.cell_type == "code" and text in c.source]
+    [source] = [c.source for c in code_cells() if text in c.source]
     return source
 
 
