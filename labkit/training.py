@@ -46,13 +46,13 @@ dict: one list per loss (a float per step), ``steps``,
 * a checkpoint in ``checkpoint_dir`` every ``checkpoint_every`` steps and at the end, holding every
   variable of the model and its optimisers, the step and the history; the next ``fit`` in the same
   folder resumes from it, and a finished run is restored without training (same weights, full
-  history, the original ``seconds``). An interrupted and resumed run ends with bitwise the same
-  weights, losses and evaluations (on CPU) as an uninterrupted one when TensorFlow's op determinism
-  is on and each op runs on one thread (``TF_DETERMINISTIC_OPS=1`` and ``TF_NUM_INTRAOP_THREADS=1``
-  before TensorFlow is imported; the tests run so). Otherwise a busy machine can make TensorFlow's
-  multi-threaded kernels add up partial sums in another order (op determinism alone did not stop
-  it for a DCGAN step), so any two runs, resumed or not, agree only to float round-off (about 1e-7
-  relative per step), which a GAN's training can amplify over many steps;
+  history, the original ``seconds``). An interrupted and resumed run restores the weights, the optimisers'
+  state, the random state and the batch order, so it takes the same steps as an uninterrupted one;
+  their weights, losses and evaluations agree to float round-off (about 1e-7 relative per step, which
+  a GAN's training can amplify over many steps). On CPU they are usually bitwise equal, and more
+  often with TensorFlow's op determinism on and one thread per op (``TF_DETERMINISTIC_OPS=1`` and
+  ``TF_NUM_INTRAOP_THREADS=1`` before TensorFlow is imported; the tests run so), but not always: two
+  identical runs in one process have differed by 2e-7 after three steps even then;
 * a checkpoint *key*: a hash of the code that trains (the source of the model's classes and of its
   layers' classes, and of the modules that define them), the variables' names and shapes, the data,
   ``seed``, ``batch_size`` and the caller's ``params``. A checkpoint with another key (changed code

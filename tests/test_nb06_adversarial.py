@@ -13,6 +13,7 @@ from labkit.exercises import nb06
 keras = pytest.importorskip("keras")
 tf = pytest.importorskip("tensorflow")
 from labkit import training  # noqa: E402  (imports TensorFlow)
+from conftest import assert_same_training  # noqa: E402
 
 
 def linear_model(w, b=0.0):
@@ -304,9 +305,9 @@ def test_notebook_training_steps_resume_exactly(tmp_path):
     whole_model, whole = train(4)
     train(2, tmp_path / "ck")
     resumed_model, resumed = train(4, tmp_path / "ck")
-    assert whole["loss"] == resumed["loss"]
+    assert_same_training(whole["loss"], resumed["loss"], "loss")
     for got, want in zip(resumed_model.get_weights(), whole_model.get_weights()):
-        np.testing.assert_array_equal(got, want)
+        assert_same_training(got, want, "weights")
     keras.utils.set_random_seed(0)
     penalty = code["GradientPenaltyTraining"](_tiny_model(), weight=0.5)
     h = training.fit(penalty, (x, y), 2, batch_size=16, seed=0, show_progress=False)
