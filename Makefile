@@ -14,6 +14,7 @@ LOCKED ?= 1
 # test-only venv for SDMetrics (it requires pandas < 3; see requirements-sdmetrics.txt)
 XVENV  ?= .venv-sdmetrics
 XSTAMP  = $(XVENV)/.installed
+SETTINGS = $(VENV)/share/jupyter/lab/settings/overrides.json
 # the lock tool, in its own venv
 TOOLS   = .venv-tools
 UV_VERSION = 0.13.9
@@ -42,18 +43,21 @@ $(STAMP): requirements.txt requirements-test.txt requirements.lock pyproject.tom
 	$(BIN)/python -m pip install --quiet $(INSTALL)
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
-	# offline workbook: JupyterLab never asks to fetch news or check for updates
-	mkdir -p $(VENV)/share/jupyter/lab/settings
-	echo '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}' \
-	  > $(VENV)/share/jupyter/lab/settings/overrides.json
 	touch $(STAMP)
+
+# JupyterLab's defaults for this workbook: offline, so it never asks to fetch news or check for
+# updates; long code lines wrap, so no code hides past the right edge of a laptop screen
+$(SETTINGS): $(STAMP) Makefile
+	mkdir -p $(dir $(SETTINGS))
+	echo '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false},' \
+	  '"@jupyterlab/notebook-extension:tracker": {"codeCellConfig": {"lineWrap": true}}}' > $(SETTINGS)
 
 $(XSTAMP): requirements-sdmetrics.lock
 	test -x $(XVENV)/bin/python || $(PYTHON) -m venv $(XVENV)
 	$(XVENV)/bin/python -m pip install --quiet --require-hashes -r requirements-sdmetrics.lock
 	touch $(XSTAMP)
 
-lab: $(STAMP)            ## open the workbook in JupyterLab
+lab: $(STAMP) $(SETTINGS) ## open the workbook in JupyterLab
 	$(BIN)/jupyter lab notebooks/
 
 course: $(STAMP)         ## execute every notebook headless (PROFILE=lab) into outputs/
@@ -62,7 +66,7 @@ course: $(STAMP)         ## execute every notebook headless (PROFILE=lab) into o
 bench: $(STAMP)          ## same, recording wall time and peak memory in outputs/bench.json
 	$(BIN)/python -m labkit run --profile $(PROFILE) --output outputs --bench outputs/bench.json
 
-test: $(STAMP) $(XSTAMP) ## unit tests, smoke papermill runs, nbval default-profile runs, lab metrics
+test: $(STAMP) $(XSTAMP) $(SETTINGS) ## unit tests, smoke papermill runs, nbval default-profile runs, lab metrics
 	LABKIT_LOCKED=$(LOCKED) LABKIT_SDMETRICS_PYTHON=$(XVENV)/bin/python $(BIN)/python -m pytest tests -m "not notebook" -q
 	$(BIN)/python -m pytest tests -m notebook -q
 	$(BIN)/python -m pytest --nbval-lax --nbval-cell-timeout=1200 notebooks -q -p no:cacheprovider \

@@ -247,3 +247,5 @@ def _drive_start_here(page, url, token):
     page.screenshot(path=str(ARTEFACTS / "start_here_search.png"))
     # an offline workbook: no prompt to fetch Jupyter's news (the overrides.json `make` installs)
     assert page.get_by_text("official Jupyter news").count() == 0
+    # and code lines wrap, so none hides past the right edge (the same overrides.json)
+    assert page.locator(".jp-CodeCell .cm-content.cm-lineWrapping").count() > 0
