@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -71,7 +72,23 @@ def execute_notebook(stem: str, output_dir: Path, **parameters) -> dict:
     finally:
         if threads is not None:
             os.environ["TF_NUM_INTRAOP_THREADS"] = threads
+    long = long_printed_lines(output_dir / f"{stem}.ipynb")
+    assert not long, f"{stem} printed {len(long)} line(s) over {MAX_PRINTED} characters: {long[:3]}"
     return files.read_json(output_dir / stem / "metrics.json")
+
+
+MAX_PRINTED = 112   # JupyterLab wraps longer output lines mid-word in a laptop-wide window
+PROGRESS_LINE = re.compile(r"\d+/\d+ \[")   # a plain progress bar: "... 3200/3200 [00:42<00:00, ...]"
+
+
+def long_printed_lines(executed: Path) -> list:
+    """Lines an executed notebook printed that are longer than MAX_PRINTED (progress bars aside)."""
+    import nbformat
+
+    nb = nbformat.read(executed, as_version=4)
+    return [line for cell in nb.cells for out in cell.get("outputs", [])
+            if out.get("output_type") == "stream" and out.get("name") == "stdout"
+            for line in out["text"].splitlines() if len(line) > MAX_PRINTED and not PROGRESS_LINE.search(line)]
 
 
 @pytest.fixture(scope="module")
