@@ -181,8 +181,7 @@ def face_features(model, images, batch_size: int = 1000) -> np.ndarray:
 
     extractor = feature_extractor(model)
     x = np.asarray(images, np.float32)[..., None]
-    # the extractor's inputs are a list (``model.inputs``): pass a list, or Keras warns per call
-    return np.concatenate([np.asarray(extractor([x[i:i + batch_size]], training=False))
+    return np.concatenate([np.asarray(extractor(x[i:i + batch_size], training=False))
                            for i in range(0, len(x), batch_size)]).astype(np.float64)
 
 

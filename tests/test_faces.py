@@ -99,6 +99,7 @@ def _toy_task(n=40, seed=3):
     return np.clip(x, 0, 1), y
 
 
+@pytest.mark.filterwarnings("error::UserWarning")   # no Keras input-structure warning in 07's output
 def test_classifier_learns_a_toy_task_and_scores():
     x, y = _toy_task()
     model = faces.train_classifier(x, y, epochs=15, seed=0)
