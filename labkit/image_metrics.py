@@ -101,13 +101,17 @@ def _folder(run_or_dir) -> Path:
 
 
 def reference_classifier(run_or_dir, x_train, y_train, epochs: int = 6, batch_size: int = 64,
-                         seed: int = 0, name: str = "reference_classifier", verbose: bool = False):
+                         seed: int = 0, name: str = "reference_classifier", verbose: bool = False,
+                         reuse_from=None):
     """Train (or load from cache) the reference digit classifier.
 
     The model is saved as ``<folder>/<name>-<digest>.keras``, where the digest covers the training
-    data and settings, so changing either retrains it. To keep later random streams the same
-    whether the model was trained or loaded, Python/NumPy/TensorFlow are re-seeded with ``seed``
-    before returning. The returned model carries ``model.cache_path`` and ``model.was_cached``.
+    data and settings, so changing either retrains it. ``reuse_from`` is another notebook's output
+    folder (e.g. ``<output_dir>/04_gan``): a model with the same digest found there, checksum and
+    all, is loaded and saved into this folder instead of training again. To keep later random
+    streams the same whether the model was trained or loaded, Python/NumPy/TensorFlow are re-seeded
+    with ``seed`` before returning. The returned model carries ``model.cache_path`` and
+    ``model.was_cached``.
     """
     from .run import seed_everything
 
@@ -122,6 +126,10 @@ def reference_classifier(run_or_dir, x_train, y_train, epochs: int = 6, batch_si
         digest.update(part)
     path = _folder(run_or_dir) / f"{name}-{digest.hexdigest()[:10]}.keras"
     model = files.load_keras_verified(path)  # safe_mode=True, SHA-256 checked; None means retrain
+    if model is None and reuse_from is not None and (Path(reuse_from) / path.name).is_file():
+        model = files.load_keras_verified(Path(reuse_from) / path.name)
+        if model is not None:
+            files.save_keras(model, path, checksum=True)
     cached = model is not None
     if not cached:
         seed_everything(seed)

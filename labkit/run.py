@@ -22,6 +22,7 @@ import platform
 import random
 import sys
 import time
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from types import SimpleNamespace
@@ -75,6 +76,9 @@ def quiet_tensorflow() -> None:
 
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     logging.getLogger("absl").setLevel(logging.ERROR)
+    # a causal language model's first generation step attends over one token: a softmax over one
+    # key is correct there, but Keras warns about it (notebook 10)
+    warnings.filterwarnings("ignore", message="You are using a softmax over axis", category=UserWarning)
     if "tensorflow" in sys.modules:
         return
     try:

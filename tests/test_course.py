@@ -1,5 +1,6 @@
 """Course tools: run, report, student editions, sweeps, CLI errors, notebook hygiene."""
 import json
+import re
 import shutil
 
 import nbformat
@@ -27,6 +28,12 @@ def test_notebook_hygiene(stem):
     assert {"profile", "seed", "output_dir"} <= set(declared)
     assert declared["profile"]["default"] == '"lab"' and declared["output_dir"]["default"] == '"outputs"'
     assert f'labkit.start("{stem}"' in "".join(c.source for c in nb.cells), "stem passed to labkit.start"
+    # labkit first: it imports TensorFlow with the C++ start-up messages (CUDA probing) silenced,
+    # which a kernel would otherwise show in the first cell as a block of errors
+    lines = [line for c in nb.cells if c.cell_type == "code" for line in c.source.splitlines()]
+    first = lambda pattern: next((i for i, line in enumerate(lines) if re.search(pattern, line)), len(lines))
+    assert first(r"^(import|from) labkit\b") < first(r"^(import|from) .*\b(keras|tensorflow)\b"), \
+        f"{stem} imports Keras or TensorFlow before labkit"
 
 
 def test_cli_rejects_bad_input(capsys):

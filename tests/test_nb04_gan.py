@@ -162,6 +162,30 @@ def test_reference_classifier_is_cached(tmp_path):
         im.reference_classifier(tmp_path, x, y.astype(float))
 
 
+
+@pytest.mark.filterwarnings("error::UserWarning")
+def test_reference_classifier_is_reused_from_another_notebook(tmp_path):
+    """05 and 10 load 04's classifier (with its checksum) instead of training it again."""
+    digits = labkit.data.load_digits()
+    x, y = digits.x[::10], digits.y[::10]
+    first = im.reference_classifier(tmp_path / "04_gan", x, y, epochs=1)
+    reused = im.reference_classifier(tmp_path / "05_vae", x, y, epochs=1, reuse_from=tmp_path / "04_gan")
+    assert reused.was_cached and reused.cache_path.parent == tmp_path / "05_vae"
+    assert (tmp_path / "05_vae" / (first.cache_path.name + ".sha256")).is_file()
+    np.testing.assert_allclose(im.features(reused, x[:20]), im.features(first, x[:20]), rtol=1e-5, atol=1e-5)
+    other = im.reference_classifier(tmp_path / "10", x, y, epochs=2, reuse_from=tmp_path / "04_gan")
+    assert not other.was_cached                                  # other settings: trained here
+
+
+def test_a_tampered_classifier_in_the_other_folder_is_not_reused(tmp_path):
+    digits = labkit.data.load_digits()
+    x, y = digits.x[::10], digits.y[::10]
+    first = im.reference_classifier(tmp_path / "04_gan", x, y, epochs=1)
+    first.cache_path.write_bytes(first.cache_path.read_bytes() + b"x")   # checksum no longer matches
+    with pytest.warns(UserWarning, match="SHA-256"):
+        again = im.reference_classifier(tmp_path / "05_vae", x, y, epochs=1, reuse_from=tmp_path / "04_gan")
+    assert not again.was_cached
+
 # --- the notebook's models and training step ---------------------------------------------------
 # The models and the GAN class live in notebook cells; the tests exec those cells' source.
 
