@@ -74,11 +74,26 @@ def execute_notebook(stem: str, output_dir: Path, **parameters) -> dict:
             os.environ["TF_NUM_INTRAOP_THREADS"] = threads
     long = long_printed_lines(output_dir / f"{stem}.ipynb")
     assert not long, f"{stem} printed {len(long)} line(s) over {MAX_PRINTED} characters: {long[:3]}"
+    warned = warning_lines(output_dir / f"{stem}.ipynb")
+    assert not warned, f"{stem} shows warnings in its cells: {warned[:3]}"
     return files.read_json(output_dir / stem / "metrics.json")
 
 
 MAX_PRINTED = 112   # JupyterLab wraps longer output lines mid-word in a laptop-wide window
 PROGRESS_LINE = re.compile(r"\d+/\d+ \[")   # a plain progress bar: "... 3200/3200 [00:42<00:00, ...]"
+
+
+WARNING_LINE = re.compile(r"Warning\b|^[EWI]\d{4} ")   # Python warnings; TensorFlow's C++ log lines
+
+
+def warning_lines(executed: Path) -> list:
+    """Warnings an executed notebook shows in its cells (a learner sees them as red boxes)."""
+    import nbformat
+
+    nb = nbformat.read(executed, as_version=4)
+    return [line for cell in nb.cells for out in cell.get("outputs", [])
+            if out.get("output_type") == "stream" and out.get("name") == "stderr"
+            for line in out["text"].splitlines() if WARNING_LINE.search(line)]
 
 
 def long_printed_lines(executed: Path) -> list:
