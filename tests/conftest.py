@@ -72,38 +72,29 @@ def execute_notebook(stem: str, output_dir: Path, **parameters) -> dict:
     finally:
         if threads is not None:
             os.environ["TF_NUM_INTRAOP_THREADS"] = threads
-    long = long_printed_lines(output_dir / f"{stem}.ipynb")
+    # what a learner would see: no printed line wraps mid-word, no warning shows as a red box
+    executed = output_dir / f"{stem}.ipynb"
+    long = [line for line in stream_lines(executed, "stdout")
+            if len(line) > MAX_PRINTED and not PROGRESS_LINE.search(line)]
     assert not long, f"{stem} printed {len(long)} line(s) over {MAX_PRINTED} characters: {long[:3]}"
-    warned = warning_lines(output_dir / f"{stem}.ipynb")
+    warned = [line for line in stream_lines(executed, "stderr") if WARNING_LINE.search(line)]
     assert not warned, f"{stem} shows warnings in its cells: {warned[:3]}"
     return files.read_json(output_dir / stem / "metrics.json")
 
 
 MAX_PRINTED = 112   # JupyterLab wraps longer output lines mid-word in a laptop-wide window
 PROGRESS_LINE = re.compile(r"\d+/\d+ \[")   # a plain progress bar: "... 3200/3200 [00:42<00:00, ...]"
-
-
 WARNING_LINE = re.compile(r"Warning\b|^[EWI]\d{4} ")   # Python warnings; TensorFlow's C++ log lines
 
 
-def warning_lines(executed: Path) -> list:
-    """Warnings an executed notebook shows in its cells (a learner sees them as red boxes)."""
+def stream_lines(executed: Path, name: str) -> list:
+    """The lines an executed notebook wrote to the stream ``name`` ("stdout" or "stderr")."""
     import nbformat
 
     nb = nbformat.read(executed, as_version=4)
     return [line for cell in nb.cells for out in cell.get("outputs", [])
-            if out.get("output_type") == "stream" and out.get("name") == "stderr"
-            for line in out["text"].splitlines() if WARNING_LINE.search(line)]
-
-
-def long_printed_lines(executed: Path) -> list:
-    """Lines an executed notebook printed that are longer than MAX_PRINTED (progress bars aside)."""
-    import nbformat
-
-    nb = nbformat.read(executed, as_version=4)
-    return [line for cell in nb.cells for out in cell.get("outputs", [])
-            if out.get("output_type") == "stream" and out.get("name") == "stdout"
-            for line in out["text"].splitlines() if len(line) > MAX_PRINTED and not PROGRESS_LINE.search(line)]
+            if out.get("output_type") == "stream" and out.get("name") == name
+            for line in out["text"].splitlines()]
 
 
 @pytest.fixture(scope="module")
