@@ -66,7 +66,8 @@ def _stderr_to_devnull():
 
 
 def quiet_tensorflow() -> None:
-    """Import TensorFlow once with its C++ start-up chatter (CUDA probing, oneDNN notes) silenced.
+    """Import TensorFlow once with its C++ start-up chatter (CUDA probing, oneDNN notes) silenced,
+    and hide Keras' note on a softmax over one key (correct in a language model's first step).
 
     Jupyter kernels forward the raw stderr stream into cell outputs, so these lines would
     otherwise land in the first cell of every notebook. Does nothing if TensorFlow is absent.

@@ -27,14 +27,18 @@ os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 RESUME_RTOL = 1e-5   # float round-off over a few steps is ~1e-6; a resume that loses state is off by 1e-3
 
 
-def assert_same_training(first, second, what: str = "") -> None:
+def assert_same_training(first, second, what: str = "", exact: bool = False) -> None:
     """Assert two trained results (losses, weights, samples) agree to float round-off.
 
     For a resumed run against an uninterrupted one; tests/test_nb04_gan.py shows that a resume
-    which forgets the optimiser's state fails it. Restored (not retrained) results compare exactly.
+    which forgets the optimiser's state fails it. ``exact=True`` is for restored (not retrained)
+    results, which must be equal.
     """
-    np.testing.assert_allclose(np.asarray(first, dtype=np.float64), np.asarray(second, dtype=np.float64),
-                               rtol=RESUME_RTOL, atol=1e-6, err_msg=what)
+    if exact:
+        np.testing.assert_array_equal(np.asarray(first), np.asarray(second), err_msg=what)
+    else:
+        np.testing.assert_allclose(np.asarray(first, dtype=np.float64), np.asarray(second, dtype=np.float64),
+                                   rtol=RESUME_RTOL, atol=1e-6, err_msg=what)
 
 
 def code_cell(stem: str, text: str) -> str:

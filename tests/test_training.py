@@ -58,10 +58,7 @@ def _same(a, b, exact=False):
     """Two runs agree: variables, losses, evaluations and snapshots, to round-off (a resumed run,
     see conftest.assert_same_training) or exactly (a finished run restored without training)."""
     def check(x, y, what):
-        if exact:
-            np.testing.assert_array_equal(np.asarray(x), np.asarray(y), err_msg=what)
-        else:
-            assert_same_training(x, y, what)
+        assert_same_training(x, y, what, exact=exact)
 
     (ma, ha), (mb, hb) = a, b
     for va, vb in zip(training.state_variables(ma), training.state_variables(mb)):

@@ -37,10 +37,7 @@ def _same_weights(a, b, exact=True):
     va, vb = training.state_variables(a), training.state_variables(b)
     assert len(va) == len(vb)
     for x, y in zip(va, vb):
-        if exact:
-            np.testing.assert_array_equal(np.asarray(x), np.asarray(y), err_msg=x.path)
-        else:
-            assert_same_training(x, y, x.path)
+        assert_same_training(x, y, x.path, exact=exact)
 
 
 # --- the sequence WGAN-GP (notebook 08's cells) ------------------------------------------------
